@@ -1,0 +1,249 @@
+import { decideTrust, type TrustDecision } from "../trust/decision.ts";
+import type { TrustStore } from "../trust/store.ts";
+import { validateProvenance, validateSbom } from "./attestations.ts";
+import { canonicalManifest } from "./canonical-manifest.ts";
+import {
+  type CapabilityGrants,
+  capabilityGrants,
+  type PolicyBinding,
+  policyBindings,
+} from "./derived.ts";
+import { keyIdFor, verifyStrict } from "./ed25519.ts";
+import { SkillError } from "./errors.ts";
+import {
+  type ArchiveLimits,
+  DEFAULT_ARCHIVE_LIMITS,
+  DEFAULT_RUNTIME_TARGET,
+  MANIFEST_PATH,
+  MODULES_PREFIX,
+  PROVENANCE_PATH,
+  type RuntimeTarget,
+  SBOM_PATH,
+  SIGNATURE_ALGORITHM,
+  SIGNATURE_PATH,
+} from "./limits.ts";
+import {
+  checkRuntimeCompatibility,
+  collectManifestWarnings,
+  type ManifestWarning,
+  parseManifest,
+  type SkillManifest,
+} from "./manifest.ts";
+import { normalizeEntryPath } from "./paths.ts";
+import { computePayloadSha256, sha256Hex } from "./payload.ts";
+import { decodeSignatureFields, parseSignature, type SignatureDocument } from "./signature.ts";
+import { type ArchiveEntry, readArchive } from "./zip-reader.ts";
+
+export interface InspectOptions {
+  readonly limits?: ArchiveLimits;
+  readonly runtime?: RuntimeTarget;
+}
+
+/** A verified artifact: contents parsed, signature and integrity checked; trust not decided. */
+export interface InspectedArtifact {
+  readonly manifest: SkillManifest;
+  readonly manifestWarnings: ManifestWarning[];
+  readonly signature: SignatureDocument;
+  readonly publicKeyHex: string;
+  readonly keyId: string;
+  readonly payloadSha256: string;
+  readonly entries: readonly ArchiveEntry[];
+  /** Integrity digests of every payload entry but skill.toml, by path. */
+  readonly entryDigests: ReadonlyMap<string, string>;
+  readonly modules: readonly ArchiveEntry[];
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+function requireEntry(byPath: Map<string, ArchiveEntry>, path: string): ArchiveEntry {
+  const entry = byPath.get(path);
+  if (entry === undefined) {
+    throw new SkillError("MISSING_ENTRY", `artifact is missing required entry '${path}'`, path);
+  }
+  return entry;
+}
+
+export function isModulePath(path: string): boolean {
+  return path.startsWith(MODULES_PREFIX) && path.endsWith(".wasm");
+}
+
+/** The integrity block must name exactly the payload entries other than skill.toml, with their digests. */
+function checkIntegrity(manifest: SkillManifest, digests: ReadonlyMap<string, string>): void {
+  const declared = new Map<string, string>();
+  for (const file of manifest.integrity.files) {
+    const path = normalizeEntryPath(file.path);
+    if (declared.has(path)) {
+      throw new SkillError(
+        "INTEGRITY_MISMATCH",
+        `manifest integrity lists '${path}' twice`,
+        "integrity.files",
+      );
+    }
+    declared.set(path, file.sha256);
+  }
+  for (const [path, digest] of digests) {
+    const listed = declared.get(path);
+    if (listed === undefined) {
+      throw new SkillError(
+        "INTEGRITY_MISMATCH",
+        `manifest integrity does not list entry '${path}'`,
+        "integrity.files",
+      );
+    }
+    if (listed !== digest) {
+      throw new SkillError(
+        "INTEGRITY_MISMATCH",
+        `manifest integrity digest for '${path}' is ${listed}, entry digest is ${digest}`,
+        "integrity.files",
+      );
+    }
+  }
+  for (const path of declared.keys()) {
+    if (!digests.has(path)) {
+      throw new SkillError(
+        "INTEGRITY_MISMATCH",
+        `manifest integrity lists '${path}', which the artifact does not contain`,
+        "integrity.files",
+      );
+    }
+  }
+}
+
+/**
+ * Verifies an artifact without a trust decision, in the reference's order (so both tools
+ * report the same first failure): archive, manifest, SBOM, provenance, modules, signature
+ * file, payload hash, Ed25519, publisher, integrity, runtime compatibility.
+ */
+export function inspectArtifact(
+  bytes: Uint8Array,
+  options: InspectOptions = {},
+): InspectedArtifact {
+  const entries = readArchive(bytes, options.limits ?? DEFAULT_ARCHIVE_LIMITS);
+  const byPath = new Map(entries.map((e) => [e.path, e]));
+
+  let manifestText: string;
+  try {
+    manifestText = utf8.decode(requireEntry(byPath, MANIFEST_PATH).data);
+  } catch (error) {
+    if (error instanceof SkillError) throw error;
+    throw new SkillError(
+      "MANIFEST_PARSE_ERROR",
+      "manifest parse failed: skill.toml is not valid UTF-8",
+    );
+  }
+  const manifest = parseManifest(manifestText);
+  validateSbom(requireEntry(byPath, SBOM_PATH).data);
+  validateProvenance(requireEntry(byPath, PROVENANCE_PATH).data);
+  const modules = entries.filter((e) => isModulePath(e.path));
+  if (modules.length === 0) {
+    throw new SkillError(
+      "MISSING_ENTRY",
+      "artifact is missing required entry 'modules/*.wasm'",
+      "modules/*.wasm",
+    );
+  }
+  const signature = parseSignature(requireEntry(byPath, SIGNATURE_PATH).data);
+
+  const payloadSha256 = computePayloadSha256(entries);
+  if (payloadSha256 !== signature.payload_sha256) {
+    throw new SkillError(
+      "PAYLOAD_HASH_MISMATCH",
+      `artifact payload hash mismatch: signed ${signature.payload_sha256}, computed ${payloadSha256}`,
+      "payload_sha256",
+    );
+  }
+  if (signature.algorithm !== SIGNATURE_ALGORITHM) {
+    throw new SkillError(
+      "UNSUPPORTED_ALGORITHM",
+      `signature algorithm ${JSON.stringify(signature.algorithm)} is not supported (expected ${SIGNATURE_ALGORITHM})`,
+      "algorithm",
+    );
+  }
+  const { publicKey, signature: signatureBytes } = decodeSignatureFields(signature);
+  const keyId = keyIdFor(publicKey);
+  if (signature.key_id !== keyId) {
+    throw new SkillError(
+      "KEY_ID_MISMATCH",
+      `signature key_id ${JSON.stringify(signature.key_id)} does not match the public key (${keyId})`,
+      "key_id",
+    );
+  }
+  verifyStrict(publicKey, Buffer.from(payloadSha256, "ascii"), signatureBytes);
+  if (signature.publisher !== manifest.publisher) {
+    throw new SkillError(
+      "PUBLISHER_MISMATCH",
+      `signature publisher ${JSON.stringify(signature.publisher)} differs from manifest publisher ${JSON.stringify(manifest.publisher)}`,
+      "publisher",
+    );
+  }
+
+  const entryDigests = new Map<string, string>();
+  for (const entry of entries) {
+    if (entry.path !== MANIFEST_PATH && entry.path !== SIGNATURE_PATH)
+      entryDigests.set(entry.path, sha256Hex(entry.data));
+  }
+  checkIntegrity(manifest, entryDigests);
+  checkRuntimeCompatibility(manifest, options.runtime ?? DEFAULT_RUNTIME_TARGET);
+
+  return {
+    manifest,
+    manifestWarnings: collectManifestWarnings(manifest),
+    signature,
+    publicKeyHex: publicKey.toString("hex"),
+    keyId,
+    payloadSha256,
+    entries,
+    entryDigests,
+    modules,
+  };
+}
+
+export interface DerivedViews {
+  readonly capabilityGrants: CapabilityGrants;
+  readonly policyBindings: PolicyBinding[];
+}
+
+export function derivedViews(manifest: SkillManifest): DerivedViews {
+  return { capabilityGrants: capabilityGrants(manifest), policyBindings: policyBindings(manifest) };
+}
+
+export interface VerifyOptions extends InspectOptions {
+  readonly trustStore: TrustStore;
+  readonly allowTofu?: boolean;
+}
+
+export interface VerifiedArtifact extends InspectedArtifact, DerivedViews {
+  readonly trustDecision: TrustDecision;
+  /** The trust store after the decision: differs from the input only when a key was newly pinned. */
+  readonly trustStore: TrustStore;
+}
+
+/** Full verification: inspect, then the trust decision for (manifest publisher, signing key). */
+export function verifyArtifact(bytes: Uint8Array, options: VerifyOptions): VerifiedArtifact {
+  const inspected = inspectArtifact(bytes, options);
+  const outcome = decideTrust(
+    options.trustStore,
+    inspected.manifest.publisher,
+    inspected.publicKeyHex,
+    options.allowTofu ?? false,
+  );
+  return {
+    ...inspected,
+    ...derivedViews(inspected.manifest),
+    trustDecision: outcome.decision,
+    trustStore: outcome.store,
+  };
+}
+
+/** The verification report, with the reference's field names and order. */
+export function verificationReport(verified: VerifiedArtifact): Record<string, unknown> {
+  return {
+    accepted: true,
+    trust_decision: verified.trustDecision,
+    payload_sha256: verified.payloadSha256,
+    manifest: canonicalManifest(verified.manifest),
+    manifest_warnings: verified.manifestWarnings,
+    capability_grants: verified.capabilityGrants,
+    policy_bindings: verified.policyBindings,
+  };
+}

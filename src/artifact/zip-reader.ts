@@ -1,0 +1,297 @@
+import { crc32, inflateRawSync } from "node:zlib";
+import { SkillError } from "./errors.ts";
+import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from "./limits.ts";
+import { compareUtf8, normalizeEntryPath } from "./paths.ts";
+
+/** One file entry of an artifact, after path normalisation and decompression. */
+export interface ArchiveEntry {
+  readonly path: string;
+  readonly data: Buffer;
+}
+
+const EOCD_SIGNATURE = 0x06054b50;
+const CENTRAL_SIGNATURE = 0x02014b50;
+const LOCAL_SIGNATURE = 0x04034b50;
+const EOCD_SIZE = 22;
+const CENTRAL_HEADER_SIZE = 46;
+const LOCAL_HEADER_SIZE = 30;
+const MAX_COMMENT = 0xffff;
+const METHOD_STORED = 0;
+const METHOD_DEFLATE = 8;
+const FLAG_ENCRYPTED = 0x0001;
+const FLAG_UTF8 = 0x0800;
+const FLAG_STRONG_ENCRYPTION = 0x0040;
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+interface CentralRecord {
+  readonly rawName: Buffer;
+  readonly name: string;
+  readonly method: number;
+  readonly crc: number;
+  readonly compressedSize: number;
+  readonly size: number;
+  readonly localOffset: number;
+}
+
+function malformed(message: string, field?: string): SkillError {
+  return new SkillError("ARCHIVE_MALFORMED", message, field);
+}
+
+function findEndOfCentralDirectory(bytes: Buffer): number {
+  const lowest = Math.max(0, bytes.length - EOCD_SIZE - MAX_COMMENT);
+  for (let at = bytes.length - EOCD_SIZE; at >= lowest; at--) {
+    if (bytes.readUInt32LE(at) !== EOCD_SIGNATURE) continue;
+    // The comment must run exactly to the end; otherwise this is a stray signature in data.
+    if (at + EOCD_SIZE + bytes.readUInt16LE(at + 20) === bytes.length) return at;
+  }
+  throw malformed("no end-of-central-directory record (not a ZIP archive)");
+}
+
+function decodeName(raw: Buffer, flags: number): string {
+  const ascii = raw.every((b) => b < 0x80);
+  if (!ascii && (flags & FLAG_UTF8) === 0) {
+    throw new SkillError(
+      "INVALID_ENTRY_PATH",
+      "entry name is not ASCII and not marked UTF-8 (code page 437 names are not accepted)",
+    );
+  }
+  try {
+    return ascii ? raw.toString("latin1") : utf8Decoder.decode(raw);
+  } catch {
+    throw new SkillError("INVALID_ENTRY_PATH", "entry name is not valid UTF-8");
+  }
+}
+
+/** The central directory's records and where entry data must end (the directory's start). */
+function readCentralDirectory(
+  bytes: Buffer,
+  limits: ArchiveLimits,
+): { records: CentralRecord[]; dataEnd: number } {
+  const eocd = findEndOfCentralDirectory(bytes);
+  const diskNumber = bytes.readUInt16LE(eocd + 4);
+  const cdDisk = bytes.readUInt16LE(eocd + 6);
+  const entriesOnDisk = bytes.readUInt16LE(eocd + 8);
+  const entryCount = bytes.readUInt16LE(eocd + 10);
+  const cdSize = bytes.readUInt32LE(eocd + 12);
+  const cdOffset = bytes.readUInt32LE(eocd + 16);
+  if (entryCount === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
+    throw new SkillError("ARCHIVE_UNSUPPORTED", "ZIP64 archives are not supported");
+  }
+  if (diskNumber !== 0 || cdDisk !== 0 || entriesOnDisk !== entryCount) {
+    throw new SkillError("ARCHIVE_UNSUPPORTED", "multi-disk (spanned) archives are not supported");
+  }
+  if (entryCount > limits.maxEntries) {
+    throw new SkillError(
+      "TOO_MANY_ENTRIES",
+      `archive has ${entryCount} entries; the limit is ${limits.maxEntries}`,
+    );
+  }
+  if (cdOffset + cdSize > eocd) {
+    throw malformed("central directory extends past the end-of-central-directory record");
+  }
+
+  const records: CentralRecord[] = [];
+  let at = cdOffset;
+  for (let i = 0; i < entryCount; i++) {
+    if (
+      at + CENTRAL_HEADER_SIZE > cdOffset + cdSize ||
+      bytes.readUInt32LE(at) !== CENTRAL_SIGNATURE
+    ) {
+      throw malformed(`central directory record ${i} is truncated or has a bad signature`);
+    }
+    const flags = bytes.readUInt16LE(at + 8);
+    const method = bytes.readUInt16LE(at + 10);
+    const crc = bytes.readUInt32LE(at + 16);
+    const compressedSize = bytes.readUInt32LE(at + 20);
+    const size = bytes.readUInt32LE(at + 24);
+    const nameLength = bytes.readUInt16LE(at + 28);
+    const extraLength = bytes.readUInt16LE(at + 30);
+    const commentLength = bytes.readUInt16LE(at + 32);
+    const localOffset = bytes.readUInt32LE(at + 42);
+    const end = at + CENTRAL_HEADER_SIZE + nameLength + extraLength + commentLength;
+    if (end > cdOffset + cdSize) throw malformed(`central directory record ${i} is truncated`);
+    const rawName = bytes.subarray(at + CENTRAL_HEADER_SIZE, at + CENTRAL_HEADER_SIZE + nameLength);
+    const name = decodeName(rawName, flags);
+    if ((flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION)) !== 0) {
+      throw new SkillError(
+        "ARCHIVE_UNSUPPORTED",
+        `entry ${JSON.stringify(name)} is encrypted`,
+        name,
+      );
+    }
+    if (compressedSize === 0xffffffff || size === 0xffffffff || localOffset === 0xffffffff) {
+      throw new SkillError("ARCHIVE_UNSUPPORTED", `entry ${JSON.stringify(name)} uses ZIP64`, name);
+    }
+    records.push({ rawName, name, method, crc, compressedSize, size, localOffset });
+    at = end;
+  }
+  return { records, dataEnd: cdOffset };
+}
+
+function isDirectory(record: CentralRecord): boolean {
+  return record.name.endsWith("/") || record.name.endsWith("\\");
+}
+
+/** Locates an entry's compressed bytes through its local header, which must agree on the name. */
+function locateData(bytes: Buffer, record: CentralRecord, dataEnd: number): [number, number] {
+  const at = record.localOffset;
+  if (at + LOCAL_HEADER_SIZE > dataEnd || bytes.readUInt32LE(at) !== LOCAL_SIGNATURE) {
+    throw malformed(`local header of ${JSON.stringify(record.name)} is missing`, record.name);
+  }
+  const nameLength = bytes.readUInt16LE(at + 26);
+  const extraLength = bytes.readUInt16LE(at + 28);
+  const localName = bytes.subarray(at + LOCAL_HEADER_SIZE, at + LOCAL_HEADER_SIZE + nameLength);
+  if (!localName.equals(record.rawName)) {
+    throw new SkillError(
+      "ENTRY_NAME_MISMATCH",
+      `local header names ${JSON.stringify(localName.toString("utf8"))} but the central directory names ${JSON.stringify(record.name)}`,
+      record.name,
+    );
+  }
+  const start = at + LOCAL_HEADER_SIZE + nameLength + extraLength;
+  const end = start + record.compressedSize;
+  if (end > dataEnd) {
+    throw malformed(`data of ${JSON.stringify(record.name)} runs past the archive`, record.name);
+  }
+  return [start, end];
+}
+
+function inflateEntry(compressed: Buffer, record: CentralRecord): Buffer {
+  const data = decompress(compressed, record);
+  // The payload hash would catch corruption too, but checking the CRC as the reference's
+  // reader does keeps both tools rejecting the same archives, with a clearer reason.
+  if (crc32(data) >>> 0 !== record.crc) {
+    throw new SkillError(
+      "ENTRY_CORRUPT",
+      `entry ${JSON.stringify(record.name)} fails its CRC-32 check`,
+      record.name,
+    );
+  }
+  return data;
+}
+
+function decompress(compressed: Buffer, record: CentralRecord): Buffer {
+  if (record.method === METHOD_STORED) {
+    if (record.compressedSize !== record.size) {
+      throw new SkillError(
+        "ENTRY_CORRUPT",
+        `stored entry ${JSON.stringify(record.name)} has inconsistent sizes`,
+        record.name,
+      );
+    }
+    return compressed;
+  }
+  if (record.method !== METHOD_DEFLATE) {
+    throw new SkillError(
+      "ARCHIVE_UNSUPPORTED",
+      `entry ${JSON.stringify(record.name)} uses compression method ${record.method}; only Stored and Deflate are accepted`,
+      record.name,
+    );
+  }
+  let data: Buffer;
+  try {
+    // One byte past the declared size is enough to catch a header that under-declares,
+    // and the declared size has already been checked against the limits.
+    data = inflateRawSync(compressed, { maxOutputLength: record.size + 1 });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ERR_BUFFER_TOO_LARGE") {
+      throw new SkillError(
+        "ENTRY_CORRUPT",
+        `entry ${JSON.stringify(record.name)} inflates past its declared size of ${record.size} bytes`,
+        record.name,
+      );
+    }
+    throw new SkillError(
+      "ENTRY_CORRUPT",
+      `entry ${JSON.stringify(record.name)} does not inflate: ${(error as Error).message}`,
+      record.name,
+    );
+  }
+  if (data.length !== record.size) {
+    throw new SkillError(
+      "ENTRY_CORRUPT",
+      `entry ${JSON.stringify(record.name)} inflates to ${data.length} bytes, not its declared ${record.size}`,
+      record.name,
+    );
+  }
+  return data;
+}
+
+/**
+ * Reads an artifact under the limits. Declared sizes are checked before any inflation and the
+ * actual inflated size is bounded by the declared one, so a lying header cannot make this
+ * allocate past a limit. Entries that overlap each other (a known zip-bomb construction),
+ * encrypted or ZIP64 entries, and names that differ between the local header and the central
+ * directory are rejected. Returns file entries sorted byte-wise by normalised path.
+ */
+export function readArchive(
+  input: Uint8Array,
+  limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+): ArchiveEntry[] {
+  if (input.length > limits.maxArtifactBytes) {
+    throw new SkillError(
+      "ARTIFACT_TOO_LARGE",
+      `artifact is ${input.length} bytes; the limit is ${limits.maxArtifactBytes}`,
+    );
+  }
+  const bytes = Buffer.isBuffer(input)
+    ? input
+    : Buffer.from(input.buffer, input.byteOffset, input.length);
+  if (bytes.length < EOCD_SIZE) throw malformed("too short to be a ZIP archive");
+  const { records, dataEnd } = readCentralDirectory(bytes, limits);
+
+  const files = records.filter((r) => !isDirectory(r));
+  let declaredTotal = 0;
+  for (const record of files) {
+    if (record.size > limits.maxEntryBytes) {
+      throw new SkillError(
+        "ENTRY_TOO_LARGE",
+        `entry ${JSON.stringify(record.name)} is ${record.size} bytes uncompressed; the limit is ${limits.maxEntryBytes}`,
+        record.name,
+      );
+    }
+    declaredTotal += record.size;
+    if (declaredTotal > limits.maxTotalBytes) {
+      throw new SkillError(
+        "ARCHIVE_TOTAL_TOO_LARGE",
+        `entries total more than ${limits.maxTotalBytes} bytes uncompressed`,
+      );
+    }
+  }
+
+  const seen = new Map<string, string>();
+  const located = files.map((record) => {
+    const path = normalizeEntryPath(record.name);
+    const previous = seen.get(path);
+    if (previous !== undefined) {
+      throw new SkillError(
+        "DUPLICATE_ENTRY",
+        `entries ${JSON.stringify(previous)} and ${JSON.stringify(record.name)} both normalise to ${JSON.stringify(path)}`,
+        path,
+      );
+    }
+    seen.set(path, record.name);
+    return { record, path, range: locateData(bytes, record, dataEnd) };
+  });
+
+  const byOffset = [...located].sort((a, b) => a.range[0] - b.range[0]);
+  for (let i = 1; i < byOffset.length; i++) {
+    const before = byOffset[i - 1];
+    const current = byOffset[i];
+    if (before && current && current.record.localOffset < before.range[1]) {
+      throw malformed(
+        `entries ${JSON.stringify(before.record.name)} and ${JSON.stringify(current.record.name)} overlap`,
+      );
+    }
+  }
+
+  const entries = located.map(({ record, path, range }) => ({
+    path,
+    record,
+    data: inflateEntry(bytes.subarray(range[0], range[1]), record),
+  }));
+  entries.sort((a, b) => compareUtf8(a.path, b.path));
+  return entries.map(({ path, data }) => ({ path, data }));
+}

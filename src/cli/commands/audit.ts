@@ -1,0 +1,69 @@
+import { parseArgs } from "node:util";
+import { auditArtifact } from "../../artifact/audit.ts";
+import { verifyArtifact } from "../../artifact/verify.ts";
+import { UsageError } from "../cli-error.ts";
+import { EXIT } from "../exit-codes.ts";
+import { readInput } from "../io.ts";
+import { kv, printJson, printLine } from "../output.ts";
+import { positiveInteger, RUNTIME_FLAGS, runtimeFromFlags } from "../runtime-options.ts";
+import { persistNewPin, TRUST_FLAGS, trustStoreFromFlags } from "../trust-options.ts";
+
+export const usage =
+  "palyra-skill audit ARTIFACT [trust flags] [--max-module-bytes N] [--max-exported-functions N] " +
+  "[--allow-wildcard-capabilities] [--allow-device-capabilities] [--json]";
+
+export function audit(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      ...TRUST_FLAGS,
+      ...RUNTIME_FLAGS,
+      "max-module-bytes": { type: "string" },
+      "max-exported-functions": { type: "string" },
+      "allow-wildcard-capabilities": { type: "boolean", default: false },
+      "allow-device-capabilities": { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError("audit takes exactly one ARTIFACT");
+  const path = positionals[0] as string;
+  const maxModuleBytes = positiveInteger(values["max-module-bytes"], "--max-module-bytes");
+  const maxExported = positiveInteger(values["max-exported-functions"], "--max-exported-functions");
+  const verified = verifyArtifact(readInput(path, "artifact"), {
+    trustStore: trustStoreFromFlags(values),
+    allowTofu: values["allow-tofu"],
+    runtime: runtimeFromFlags(values),
+  });
+  const storePath = values["trust-store"];
+  if (verified.trustDecision === "tofu_newly_pinned" && storePath !== undefined) {
+    persistNewPin(storePath, verified.manifest.publisher, verified.publicKeyHex);
+  }
+  const hook = process.env.PALYRA_SKILL_AUDIT_VULN_FEED_HOOK;
+  const report = auditArtifact(verified, {
+    policy: {
+      ...(maxModuleBytes === undefined ? {} : { max_module_bytes: maxModuleBytes }),
+      ...(maxExported === undefined ? {} : { max_exported_functions: maxExported }),
+      allow_wildcard_capabilities: values["allow-wildcard-capabilities"],
+      allow_device_capabilities: values["allow-device-capabilities"],
+    },
+    ...(hook === undefined ? {} : { vulnerabilityFeedHook: hook }),
+  });
+  if (values.json) printJson(report);
+  else {
+    printLine(
+      kv("skill.audit", {
+        skill_id: report.skill_id,
+        version: report.version,
+        artifact: path,
+        passed: report.passed,
+        should_quarantine: report.should_quarantine,
+        failed_checks: report.checks.filter((c) => c.status === "fail").length,
+        warnings: report.checks.filter((c) => c.status === "warn").length,
+      }),
+    );
+    if (report.should_quarantine)
+      printLine(`skill.audit.quarantine_reasons ${report.quarantine_reasons.join(" | ")}`);
+  }
+  return report.should_quarantine ? EXIT.QUARANTINE : EXIT.OK;
+}

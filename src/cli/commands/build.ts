@@ -1,0 +1,106 @@
+import { mkdirSync } from "node:fs";
+import { basename, dirname, isAbsolute } from "node:path";
+import { parseArgs } from "node:util";
+import { buildArtifact } from "../../artifact/build.ts";
+import { parseSigningKey } from "../../artifact/ed25519.ts";
+import { UsageError } from "../cli-error.ts";
+import { EXIT } from "../exit-codes.ts";
+import { readInput, readStdin, writeAtomic } from "../io.ts";
+import { kv, printJson, printLine } from "../output.ts";
+
+export const usage =
+  "palyra-skill build --manifest F --module F [--module F]... [--asset F]... --sbom F --provenance F " +
+  "(--signing-key-file F | --signing-key-stdin) --output F [--json]";
+
+/**
+ * The entry path a file gets inside modules/ or assets/, as the reference CLI derives it:
+ * an absolute path contributes its file name, a relative one is kept (with `\` as `/`).
+ */
+export function entryPathFromArgument(argument: string): string {
+  const trimmed = argument.trim();
+  if (trimmed === "") throw new UsageError("artifact file path cannot be empty");
+  if (isAbsolute(trimmed)) {
+    const name = basename(trimmed);
+    if (name === "") throw new UsageError(`absolute artifact path '${trimmed}' has no file name`);
+    return name;
+  }
+  return trimmed.replaceAll("\\", "/");
+}
+
+export async function build(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      manifest: { type: "string" },
+      module: { type: "string", multiple: true },
+      asset: { type: "string", multiple: true },
+      sbom: { type: "string" },
+      provenance: { type: "string" },
+      "signing-key-file": { type: "string" },
+      "signing-key-stdin": { type: "boolean", default: false },
+      "signed-at-unix-ms": { type: "string" },
+      output: { type: "string" },
+      json: { type: "boolean", default: false },
+    },
+  });
+  for (const flag of ["manifest", "sbom", "provenance", "output"] as const) {
+    if (!values[flag]) throw new UsageError(`build requires --${flag}`);
+  }
+  if (!values.module?.length) throw new UsageError("build requires at least one --module");
+  const keyFile = values["signing-key-file"];
+  if ((keyFile === undefined) === !values["signing-key-stdin"]) {
+    throw new UsageError("build takes exactly one of --signing-key-file or --signing-key-stdin");
+  }
+  const keyBytes = keyFile === undefined ? await readStdin() : readInput(keyFile, "signing key");
+  if (keyBytes.length === 0) throw new UsageError("the signing key input is empty");
+  let signedAt: number | undefined;
+  if (values["signed-at-unix-ms"] !== undefined) {
+    signedAt = Number(values["signed-at-unix-ms"]);
+    if (!Number.isSafeInteger(signedAt) || signedAt < 0)
+      throw new UsageError("--signed-at-unix-ms must be a non-negative integer");
+  }
+
+  const built = buildArtifact({
+    manifestToml: readInput(values.manifest as string, "manifest").toString("utf8"),
+    modules: values.module.map((path) => ({
+      path: entryPathFromArgument(path),
+      data: readInput(path, "module"),
+    })),
+    assets: (values.asset ?? []).map((path) => ({
+      path: entryPathFromArgument(path),
+      data: readInput(path, "asset"),
+    })),
+    sbom: readInput(values.sbom as string, "SBOM"),
+    provenance: readInput(values.provenance as string, "provenance"),
+    signingKey: parseSigningKey(keyBytes),
+    ...(signedAt === undefined ? {} : { signedAtUnixMs: signedAt }),
+  });
+  const output = values.output as string;
+  mkdirSync(dirname(output), { recursive: true });
+  writeAtomic(output, built.artifact);
+
+  const summary = {
+    artifact_bytes: built.artifact.length,
+    artifact_path: output,
+    payload_sha256: built.payloadSha256,
+    publisher: built.manifest.publisher,
+    signature_key_id: built.signature.key_id,
+    skill_id: built.manifest.skill_id,
+    version: built.manifest.version,
+  };
+  if (values.json) printJson(summary);
+  else {
+    printLine(
+      kv("skills.package.build", {
+        artifact: output,
+        skill_id: summary.skill_id,
+        publisher: summary.publisher,
+        version: summary.version,
+        payload_sha256: summary.payload_sha256,
+        key_id: summary.signature_key_id,
+        bytes: summary.artifact_bytes,
+      }),
+    );
+  }
+  return EXIT.OK;
+}

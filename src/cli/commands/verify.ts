@@ -1,0 +1,48 @@
+import { parseArgs } from "node:util";
+import { verificationReport, verifyArtifact } from "../../artifact/verify.ts";
+import { UsageError } from "../cli-error.ts";
+import { EXIT } from "../exit-codes.ts";
+import { readInput } from "../io.ts";
+import { kv, printJson, printLine } from "../output.ts";
+import { RUNTIME_FLAGS, runtimeFromFlags } from "../runtime-options.ts";
+import { persistNewPin, TRUST_FLAGS, trustStoreFromFlags } from "../trust-options.ts";
+
+export const usage =
+  "palyra-skill verify ARTIFACT [--trust-store FILE] [--trusted-publisher PUBLISHER=HEXKEY]... [--allow-tofu] " +
+  "[--runtime-version X.Y.Z] [--runtime-protocol-major N] [--json]";
+
+export function verify(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...TRUST_FLAGS, ...RUNTIME_FLAGS, json: { type: "boolean", default: false } },
+  });
+  if (positionals.length !== 1) throw new UsageError("verify takes exactly one ARTIFACT");
+  const path = positionals[0] as string;
+  const verified = verifyArtifact(readInput(path, "artifact"), {
+    trustStore: trustStoreFromFlags(values),
+    allowTofu: values["allow-tofu"],
+    runtime: runtimeFromFlags(values),
+  });
+  const storePath = values["trust-store"];
+  if (verified.trustDecision === "tofu_newly_pinned" && storePath !== undefined) {
+    persistNewPin(storePath, verified.manifest.publisher, verified.publicKeyHex);
+  }
+  if (values.json) printJson(verificationReport(verified));
+  else {
+    printLine(
+      kv("skills.package.verify", {
+        artifact: path,
+        accepted: true,
+        trust: verified.trustDecision,
+        skill_id: verified.manifest.skill_id,
+        publisher: verified.manifest.publisher,
+        version: verified.manifest.version,
+        payload_sha256: verified.payloadSha256,
+        key_id: verified.keyId,
+        ...(storePath === undefined ? {} : { trust_store: storePath }),
+      }),
+    );
+  }
+  return EXIT.OK;
+}

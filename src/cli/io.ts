@@ -1,0 +1,55 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { UsageError } from "./cli-error.ts";
+
+export function readInput(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new UsageError(
+      `cannot read ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      "IO_ERROR",
+    );
+  }
+}
+
+/** Reads a file that may not exist yet (a trust store about to be created). */
+export function readOptional(path: string, what: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new UsageError(
+      `cannot read ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      "IO_ERROR",
+    );
+  }
+}
+
+/** Writes through a temporary file and a rename, so a reader never sees half a file. */
+export function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
+  let targetMode = mode;
+  try {
+    targetMode = statSync(path).mode & 0o777;
+  } catch {
+    // new file: use the requested mode
+  }
+  const temporary = join(dirname(path), `.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    writeFileSync(temporary, data, { mode: targetMode, flag: "wx" });
+    chmodSync(temporary, targetMode);
+    renameSync(temporary, path);
+  } catch (error) {
+    throw new UsageError(
+      `cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      "IO_ERROR",
+    );
+  }
+}
+
+export async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

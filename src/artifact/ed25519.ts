@@ -1,16 +1,40 @@
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
+import { createRequire } from "node:module";
 import { Point } from "@noble/ed25519";
 import { SkillError } from "./errors.ts";
 import { sha256Hex } from "./payload.ts";
 
 /*
- * Primitive choice: node:crypto (OpenSSL) verifies about 14x faster than @noble/ed25519, so it
- * does the signature arithmetic. OpenSSL alone accepts weak keys, so the strict checks the
- * format demands are done here: the public key must be a canonical encoding of a point that is
- * not of small order (checked once per key with @noble/ed25519's point decoder and cached), and
- * the signature's S must be canonical (S < L). A non-canonical R can never match the encoding
- * OpenSSL recomputes, so it fails verification by construction.
+ * Primitive choice. Verification is the hot path (every reconcile, every CI check), so it runs
+ * on libsodium (sodium-native's prebuilt binding): on this project's machines it verifies about
+ * 2.5x faster than node:crypto/OpenSSL and ~30x faster than @noble/ed25519, and its verify is
+ * strict by construction (canonical S, canonical non-small-order A, non-small-order R).
+ * Where the native binding cannot load, node:crypto does the arithmetic instead. Either way
+ * the strict checks the format demands are also made here, explicitly: the public key must be
+ * a canonical encoding of a point that is not of small order (decoded once per key with
+ * @noble/ed25519 and cached), and S must be canonical (S < L). Signing (publishers, rare)
+ * uses node:crypto.
  */
+
+type NativeVerify = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean;
+
+function loadSodium(): NativeVerify | undefined {
+  if (process.env.PALYRA_ED25519_BACKEND === "openssl") return undefined;
+  try {
+    const sodium = createRequire(import.meta.url)(
+      "sodium-native",
+    ) as typeof import("sodium-native");
+    return sodium.crypto_sign_verify_detached;
+  } catch {
+    return undefined;
+  }
+}
+
+const sodiumVerify = loadSodium();
+
+/** Which library does the Ed25519 arithmetic ("libsodium" or "openssl"). */
+export const ED25519_BACKEND: "libsodium" | "openssl" =
+  sodiumVerify === undefined ? "openssl" : "libsodium";
 
 const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 const SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
@@ -142,7 +166,11 @@ export function verifyStrict(
       "signature_base64",
     );
   }
-  if (!verify(null, message, key, signature)) {
+  const valid =
+    sodiumVerify === undefined
+      ? verify(null, message, key, signature)
+      : sodiumVerify(signature, message, publicKey);
+  if (!valid) {
     throw new SkillError(
       "SIGNATURE_INVALID",
       "Ed25519 signature does not verify against the public key",

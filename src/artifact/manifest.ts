@@ -6,6 +6,9 @@ import { DEFAULT_RUNTIME_TARGET, type RuntimeTarget } from "./limits.ts";
 import { MANIFEST_SCHEMA } from "./manifest-schema.ts";
 import { normalizeEntryPath } from "./paths.ts";
 import { checkToolSchema } from "./tool-schema.ts";
+import { rustTrim } from "./trim.ts";
+
+export { rustTrim } from "./trim.ts";
 
 export type JsonValue =
   | string
@@ -227,13 +230,20 @@ export function parseManifest(text: string): SkillManifest {
     const message = error instanceof TomlError ? error.message.split("\n")[0] : String(error);
     throw parseError(message ?? "invalid TOML");
   }
-  checkJsonCompatible(document, "manifest");
   applyCompatAliases(document);
   if (!validateStructure(document)) {
     const [first] = validateStructure.errors ?? [];
     throw first ? describeStructureError(first) : parseError("invalid manifest");
   }
   const manifest = document as unknown as SkillManifest;
+  // Typed fields cannot hold a date (the schema rejects it); only the free-form JSON ones can.
+  manifest.entrypoints.tools.forEach((tool, i) => {
+    checkJsonCompatible(tool.input_schema, `entrypoints.tools[${i}].input_schema`);
+    checkJsonCompatible(tool.output_schema, `entrypoints.tools[${i}].output_schema`);
+  });
+  for (const [name, property] of Object.entries(manifest.operator.config?.properties ?? {})) {
+    checkJsonCompatible(property.default, `operator.config.properties.${name}.default`);
+  }
   validateManifest(manifest);
   return manifest;
 }
@@ -244,11 +254,6 @@ const IDENTIFIER_CHARS = /^[a-z0-9._:-]+$/;
 const LABEL_CHARS = /^[a-z0-9._-]+$/;
 const ENTRYPOINT_CHARS = /^[a-z0-9_-]+$/;
 const HOST_CHARS = /^[A-Za-z0-9.-]+$/;
-const RUST_TRIM = /^\p{White_Space}+|\p{White_Space}+$/gu;
-
-export function rustTrim(value: string): string {
-  return value.replace(RUST_TRIM, "");
-}
 
 export function normalizeIdentifier(value: string, field: string): string {
   const trimmed = rustTrim(value);

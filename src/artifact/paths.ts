@@ -1,15 +1,12 @@
 import { SkillError } from "./errors.ts";
-
-// Rust's str::trim uses the Unicode White_Space property; JS String#trim also strips U+FEFF,
-// which would make a name the reference rejects acceptable here.
-const SURROUNDING_WHITE_SPACE = /^\p{White_Space}+|\p{White_Space}+$/gu;
+import { rustTrim } from "./trim.ts";
 
 /**
  * Normalises an archive entry path as the spec says and rejects unsafe ones:
  * trim, `\` -> `/`, then no empty path, no leading `/`, no NUL or `:`, no empty/`.`/`..` segment.
  */
 export function normalizeEntryPath(raw: string): string {
-  const path = raw.replace(SURROUNDING_WHITE_SPACE, "").replaceAll("\\", "/");
+  const path = rustTrim(raw).replaceAll("\\", "/");
   const reject = (why: string): never => {
     throw new SkillError("INVALID_ENTRY_PATH", `entry path ${JSON.stringify(raw)} ${why}`, raw);
   };

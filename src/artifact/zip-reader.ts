@@ -193,7 +193,10 @@ function decompress(compressed: Buffer, record: CentralRecord): Buffer {
   try {
     // One byte past the declared size is enough to catch a header that under-declares,
     // and the declared size has already been checked against the limits.
-    data = inflateRawSync(compressed, { maxOutputLength: record.size + 1 });
+    // An output chunk of the declared size (already within the limits) inflates in one
+    // allocation with no copies; small entries avoid the default 16 KiB buffer.
+    const chunkSize = Math.max(64, record.size + 1);
+    data = inflateRawSync(compressed, { maxOutputLength: record.size + 1, chunkSize });
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === "ERR_BUFFER_TOO_LARGE") {

@@ -1,0 +1,124 @@
+/**
+ * npm run bench:verify: verification throughput of ~10 KB, ~1 MB and ~32 MB artifacts, each
+ * printed beside the bound "inflate + SHA-256 of the same entries" measured in the same run,
+ * and small-artifact verifications per second on one core (this process is single-threaded).
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { inflateRawSync } from "node:zlib";
+import { buildArtifact } from "../src/artifact/build.ts";
+import { signingKeyFromSeed } from "../src/artifact/ed25519.ts";
+import { verifyArtifact } from "../src/artifact/verify.ts";
+import { addTrustedKey, EMPTY_TRUST_STORE } from "../src/trust/store.ts";
+
+const example = new URL("../examples/echo-http/", import.meta.url);
+const read = (name: string) => readFileSync(new URL(name, example));
+const key = signingKeyFromSeed(Buffer.alloc(32, 9));
+const trustStore = addTrustedKey(EMPTY_TRUST_STORE, "acme", key.publicKey.toString("hex"));
+const MiB = 1024 * 1024;
+
+/** Compressible bytes (about 2:1 under deflate), like real WASM and text assets. */
+function payloadBytes(size: number): Buffer {
+  const dictionary = randomBytes(4096);
+  const out = Buffer.alloc(size);
+  for (let at = 0; at < size; at += 64) {
+    const chunk =
+      (at / 64) % 2 === 0
+        ? randomBytes(64)
+        : dictionary.subarray((at * 7) % 4000, ((at * 7) % 4000) + 64);
+    chunk.copy(out, at);
+  }
+  return out;
+}
+
+function makeArtifact(totalBytes: number): Buffer {
+  const module = read("modules/echo.wasm");
+  const remaining = Math.max(0, totalBytes - module.length);
+  const pieces = Math.ceil(remaining / (8 * MiB));
+  const assets = Array.from({ length: pieces }, (_, i) => ({
+    path: `blob-${i}.bin`,
+    data: payloadBytes(Math.min(8 * MiB, remaining - i * 8 * MiB)),
+  }));
+  return buildArtifact({
+    manifestToml: read("skill.toml").toString("utf8"),
+    modules: [{ path: "echo.wasm", data: module }],
+    assets,
+    sbom: read("sbom.cdx.json"),
+    provenance: read("provenance.json"),
+    signingKey: key,
+    signedAtUnixMs: 0,
+  }).artifact;
+}
+
+/** Compressed spans and sizes of each entry, read once outside the timed region. */
+function entrySpans(zip: Buffer): { data: Buffer; size: number }[] {
+  const eocd = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  let at = zip.readUInt32LE(eocd + 16);
+  const spans: { data: Buffer; size: number }[] = [];
+  for (let i = 0; i < zip.readUInt16LE(eocd + 10); i++) {
+    const compressed = zip.readUInt32LE(at + 20);
+    const size = zip.readUInt32LE(at + 24);
+    const local = zip.readUInt32LE(at + 42);
+    const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+    spans.push({ data: zip.subarray(start, start + compressed), size });
+    at += 46 + zip.readUInt16LE(at + 28) + zip.readUInt16LE(at + 30) + zip.readUInt16LE(at + 32);
+  }
+  return spans;
+}
+
+function bound(spans: { data: Buffer; size: number }[]): void {
+  for (const span of spans) {
+    const out = inflateRawSync(span.data, { maxOutputLength: span.size + 1 });
+    createHash("sha256").update(out).digest();
+  }
+}
+
+/** Runs fn repeatedly for at least `seconds`; returns the best-of-batches seconds per call. */
+function timePerCall(fn: () => void, seconds: number): number {
+  fn();
+  let best = Number.POSITIVE_INFINITY;
+  const deadline = performance.now() + seconds * 1000;
+  do {
+    let calls = 0;
+    const start = performance.now();
+    do {
+      fn();
+      calls++;
+    } while (performance.now() - start < 200);
+    best = Math.min(best, (performance.now() - start) / 1000 / calls);
+  } while (performance.now() < deadline);
+  return best;
+}
+
+const mb = (bytes: number, seconds: number) => bytes / seconds / 1e6;
+const rows: string[] = [];
+let allMet = true;
+for (const [label, size] of [
+  ["10 KB", 10 * 1024],
+  ["1 MB", 1 * MiB],
+  ["32 MB", 32 * MiB],
+] as const) {
+  const artifact = makeArtifact(size);
+  const spans = entrySpans(artifact);
+  const uncompressed = spans.reduce((sum, s) => sum + s.size, 0);
+  const seconds = size > MiB ? 6 : 3;
+  const verify = timePerCall(() => verifyArtifact(artifact, { trustStore }), seconds);
+  const ceiling = timePerCall(() => bound(spans), seconds);
+  const ratio = ceiling / verify;
+  const target = size >= MiB ? 0.8 : undefined;
+  if (target !== undefined && ratio < target) allMet = false;
+  rows.push(
+    `${label.padEnd(6)} artifact ${String(artifact.length).padStart(9)} B, ${String(uncompressed).padStart(9)} B inflated | ` +
+      `verify ${mb(uncompressed, verify).toFixed(0).padStart(5)} MB/s | bound (inflate+SHA-256) ${mb(uncompressed, ceiling).toFixed(0).padStart(5)} MB/s | ` +
+      `${(ratio * 100).toFixed(0)}% of bound${target === undefined ? "" : ` (target >= ${target * 100}%: ${ratio >= target ? "met" : "NOT met"})`}`,
+  );
+}
+const small = makeArtifact(10 * 1024);
+const perSecond = 1 / timePerCall(() => verifyArtifact(small, { trustStore }), 4);
+if (perSecond < 5000) allMet = false;
+rows.push(
+  `small artifact verifications on one core: ${perSecond.toFixed(0)}/s (target >= 5000/s: ${perSecond >= 5000 ? "met" : "NOT met"})`,
+);
+console.log(`bench:verify (node ${process.version}, ${process.arch})`);
+for (const row of rows) console.log(row);
+console.log(allMet ? "all verify targets met" : "some verify targets NOT met");

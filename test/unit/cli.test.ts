@@ -1,0 +1,242 @@
+/** The palyra-skill CLI as a user runs it: real processes, real files, exit codes, --json. */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const EXAMPLES = join(ROOT, "examples");
+const BIN = join(ROOT, "bin", "palyra-skill.mjs");
+let dir: string;
+
+function cli(args: string[], input?: string) {
+  const run = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: dir,
+    encoding: "utf8",
+    input,
+    env: { ...process.env, PALYRA_SKILL_AUDIT_VULN_FEED_HOOK: "" },
+  });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+function buildExample(
+  name: string,
+  module: string,
+  output: string,
+  keyArgs = ["--signing-key-file", "dev.key"],
+) {
+  return cli([
+    "build",
+    "--manifest",
+    join(EXAMPLES, name, "skill.toml"),
+    "--module",
+    join(EXAMPLES, name, "modules", module),
+    "--asset",
+    join(EXAMPLES, name, "assets", "prompt.txt"),
+    "--sbom",
+    join(EXAMPLES, name, "sbom.cdx.json"),
+    "--provenance",
+    join(EXAMPLES, name, "provenance.json"),
+    ...keyArgs,
+    "--output",
+    output,
+    "--json",
+  ]);
+}
+
+let publicKey: string;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "palyra-cli-"));
+  const keygen = cli(["keygen", "--output", "dev.key", "--json"]);
+  assert.equal(keygen.status, 0, keygen.stderr);
+  publicKey = JSON.parse(keygen.stdout).public_key_hex;
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test("keygen writes a 0600 hex seed and its public key, and never overwrites silently", () => {
+  assert.equal(statSync(join(dir, "dev.key")).mode & 0o777, 0o600);
+  assert.match(readFileSync(join(dir, "dev.key"), "utf8"), /^[0-9a-f]{64}\n$/);
+  assert.equal(readFileSync(join(dir, "dev.key.pub"), "utf8").trim(), publicKey);
+  const again = cli(["keygen", "--output", "dev.key"]);
+  assert.equal(again.status, 2);
+  assert.match(again.stderr, /exists; pass --force/);
+});
+
+test("build, verify and audit the examples with documented exit codes", () => {
+  const built = buildExample("echo-http", "echo.wasm", "echo.palyra-skill");
+  assert.equal(built.status, 0, built.stderr);
+  const summary = JSON.parse(built.stdout);
+  assert.equal(summary.skill_id, "acme.echo_http");
+  assert.match(summary.signature_key_id, /^ed25519:[0-9a-f]{16}$/);
+
+  const trusted = ["--trusted-publisher", `acme=${publicKey}`];
+  const verify = cli(["verify", "echo.palyra-skill", ...trusted, "--json"]);
+  assert.equal(verify.status, 0, verify.stderr);
+  const report = JSON.parse(verify.stdout);
+  assert.equal(report.accepted, true);
+  assert.equal(report.trust_decision, "allowlisted");
+  assert.equal(report.payload_sha256, summary.payload_sha256);
+  assert.equal(report.manifest.skill_id, "acme.echo_http");
+  assert.deepEqual(report.capability_grants.http_hosts, ["echo.acme.example"]);
+  assert.ok(Array.isArray(report.policy_bindings) && Array.isArray(report.manifest_warnings));
+
+  const untrusted = cli(["verify", "echo.palyra-skill", "--json"]);
+  assert.equal(untrusted.status, 1);
+  assert.deepEqual(Object.keys(JSON.parse(untrusted.stdout).error), ["code", "message"]);
+  assert.equal(JSON.parse(untrusted.stdout).error.code, "UNTRUSTED_PUBLISHER");
+
+  const audit = cli(["audit", "echo.palyra-skill", ...trusted, "--json"]);
+  assert.equal(audit.status, 0, audit.stderr);
+  assert.equal(JSON.parse(audit.stdout).passed, true);
+
+  assert.equal(buildExample("fetch-anything", "fetch.wasm", "fetch.palyra-skill").status, 0);
+  const quarantined = cli(["audit", "fetch.palyra-skill", ...trusted]);
+  assert.equal(quarantined.status, 3);
+  assert.match(quarantined.stdout, /should_quarantine=true/);
+  assert.match(quarantined.stdout, /wildcard capabilities/);
+  assert.equal(
+    cli(["audit", "fetch.palyra-skill", ...trusted, "--allow-wildcard-capabilities"]).status,
+    0,
+  );
+  assert.equal(cli(["audit", "fetch.palyra-skill"]).status, 1);
+});
+
+test("build reads the signing key from stdin", () => {
+  const seed = readFileSync(join(dir, "dev.key"), "utf8");
+  const built = buildExample("echo-http", "echo.wasm", "stdin.palyra-skill", [
+    "--signing-key-stdin",
+  ]);
+  assert.equal(built.status, 2, "no stdin given: empty key is a usage error");
+  const run = spawnSync(
+    process.execPath,
+    [
+      BIN,
+      "build",
+      "--manifest",
+      join(EXAMPLES, "echo-http/skill.toml"),
+      "--module",
+      join(EXAMPLES, "echo-http/modules/echo.wasm"),
+      "--sbom",
+      join(EXAMPLES, "echo-http/sbom.cdx.json"),
+      "--provenance",
+      join(EXAMPLES, "echo-http/provenance.json"),
+      "--signing-key-stdin",
+      "--output",
+      "stdin.palyra-skill",
+    ],
+    { cwd: dir, input: seed, encoding: "utf8" },
+  );
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(
+    cli(["verify", "stdin.palyra-skill", "--trusted-publisher", `acme=${publicKey}`]).status,
+    0,
+  );
+});
+
+test("verify --allow-tofu pins a new publisher key into the trust store file", () => {
+  assert.equal(buildExample("echo-http", "echo.wasm", "tofu.palyra-skill").status, 0);
+  const store = join(dir, "store.json");
+  writeFileSync(store, JSON.stringify({ trusted_publishers: {}, tofu_publishers: {} }));
+  assert.equal(cli(["verify", "tofu.palyra-skill", "--trust-store", store]).status, 1);
+  const first = cli([
+    "verify",
+    "tofu.palyra-skill",
+    "--trust-store",
+    store,
+    "--allow-tofu",
+    "--json",
+  ]);
+  assert.equal(first.status, 0, first.stderr);
+  assert.equal(JSON.parse(first.stdout).trust_decision, "tofu_newly_pinned");
+  assert.deepEqual(JSON.parse(readFileSync(store, "utf8")), {
+    trusted_publishers: {},
+    tofu_publishers: { acme: publicKey },
+  });
+  const second = cli(["verify", "tofu.palyra-skill", "--trust-store", store, "--json"]);
+  assert.equal(JSON.parse(second.stdout).trust_decision, "tofu_pinned");
+});
+
+test("trust add / list / remove edit a store file", () => {
+  const store = "edit.json";
+  assert.equal(
+    cli([
+      "trust",
+      "add",
+      "--trust-store",
+      store,
+      "--publisher",
+      "acme",
+      "--key",
+      publicKey.toUpperCase(),
+    ]).status,
+    0,
+  );
+  const listed = cli(["trust", "list", "--trust-store", store, "--json"]);
+  assert.deepEqual(JSON.parse(listed.stdout), {
+    trusted_publishers: { acme: [publicKey] },
+    tofu_publishers: {},
+  });
+  assert.equal(
+    cli(["trust", "add", "--trust-store", store, "--publisher", "acme", "--key", "abc"]).status,
+    1,
+  );
+  assert.equal(cli(["trust", "remove", "--trust-store", store, "--publisher", "acme"]).status, 0);
+  assert.deepEqual(
+    JSON.parse(cli(["trust", "list", "--trust-store", store, "--json"]).stdout).trusted_publishers,
+    {},
+  );
+});
+
+test("inspect shows manifest, entries and signature without a trust decision", () => {
+  assert.equal(buildExample("echo-http", "echo.wasm", "inspect.palyra-skill").status, 0);
+  const inspected = JSON.parse(cli(["inspect", "inspect.palyra-skill", "--json"]).stdout);
+  assert.equal(inspected.manifest.publisher, "acme");
+  assert.equal(inspected.signature.public_key_hex, publicKey);
+  assert.deepEqual(
+    inspected.entries.map((e: { path: string }) => e.path),
+    [
+      "assets/prompt.txt",
+      "modules/echo.wasm",
+      "provenance.json",
+      "sbom.cdx.json",
+      "signature.json",
+      "skill.toml",
+    ],
+  );
+  assert.equal(inspected.trust_decision, undefined);
+});
+
+test("bad input gets one line and an exit code, never a stack trace", () => {
+  writeFileSync(join(dir, "garbage.palyra-skill"), "not a zip at all");
+  const cases: [string[], number, RegExp][] = [
+    [["verify", "garbage.palyra-skill"], 1, /^error\[ARCHIVE_MALFORMED\]: /],
+    [["verify", "missing.palyra-skill"], 2, /^error\[IO_ERROR\]: cannot read artifact/],
+    [["verify"], 2, /^error\[USAGE\]/],
+    [["verify", "x", "--bogus"], 2, /^error\[USAGE\]/],
+    [
+      ["verify", "garbage.palyra-skill", "--trusted-publisher", "acme"],
+      2,
+      /expected 'publisher=ed25519_hex_key'/,
+    ],
+    [["frobnicate"], 2, /unknown command/],
+    [["audit", "garbage.palyra-skill", "--max-module-bytes=-1"], 2, /positive integer/],
+  ];
+  for (const [args, status, pattern] of cases) {
+    const run = cli(args);
+    assert.equal(run.status, status, `${args.join(" ")}: ${run.stderr}`);
+    assert.match(run.stderr, pattern);
+    assert.equal(
+      run.stderr.trim().split("\n").length,
+      1,
+      `${args.join(" ")} printed more than one line`,
+    );
+    assert.doesNotMatch(run.stderr, /\n\s+at /);
+  }
+  const json = cli(["verify", "garbage.palyra-skill", "--json"]);
+  assert.equal(JSON.parse(json.stdout).error.code, "ARCHIVE_MALFORMED");
+  assert.equal(json.stderr, "");
+});

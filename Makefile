@@ -5,10 +5,11 @@ CLI := $(NODE) src/cli/main.ts
 OUT := examples/out
 EXAMPLES := echo-http fetch-anything
 
-.PHONY: help install check test lint typecheck examples bench clean e2e-kind
+.PHONY: help install check test lint typecheck examples demo bench clean e2e-kind
 
 help:
 	@echo "make install    install dependencies from the lock file (npm ci)"
+	@echo "make demo       build the examples, then verify and audit them (the quick start)"
 	@echo "make examples   build and sign the example skills with a throwaway key into $(OUT)/"
 	@echo "make test       run the test suite (same as npm test)"
 	@echo "make check      typecheck + lint + tests"
@@ -39,6 +40,15 @@ $(OUT)/trust-store.json: $(OUT)/dev-signing.key | node_modules/.bin/node
 
 examples: $(foreach e,$(EXAMPLES),$(OUT)/$(e).palyra-skill) $(OUT)/trust-store.json
 	@echo "built: $^"
+
+# The quick start: build both examples, verify them against the generated trust store, audit them.
+# fetch-anything asks for wildcard egress, so its audit exits 3 (quarantine) by design.
+demo: examples
+	$(CLI) verify $(OUT)/echo-http.palyra-skill --trust-store $(OUT)/trust-store.json
+	$(CLI) audit $(OUT)/echo-http.palyra-skill --trust-store $(OUT)/trust-store.json
+	$(CLI) verify $(OUT)/fetch-anything.palyra-skill --trust-store $(OUT)/trust-store.json
+	$(CLI) audit $(OUT)/fetch-anything.palyra-skill --trust-store $(OUT)/trust-store.json; \
+	  status=$$?; echo "audit exit code $$status (3 = quarantine required)"; test $$status -eq 3
 
 typecheck: install
 	$(NODE) node_modules/typescript/bin/tsc --noEmit -p tsconfig.json

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
+import { compileWat } from "../../scripts/compile-wat.ts";
 import { type AuditReport, auditArtifact } from "../../src/artifact/audit.ts";
 import { buildArtifact } from "../../src/artifact/build.ts";
 import { verifyArtifact } from "../../src/artifact/verify.ts";
 import { inspectWasm } from "../../src/artifact/wasm.ts";
-import { compileWat } from "../../scripts/compile-wat.ts";
 import { echoRequest, editManifest, trustStoreFor } from "../support/fixtures.ts";
 
 let manyExports: Uint8Array;

@@ -10,7 +10,10 @@ import { SkillError } from "../../src/artifact/errors.ts";
 import { verifyArtifact } from "../../src/artifact/verify.ts";
 import { parseTrustStore } from "../../src/trust/store.ts";
 
-const VECTORS = new URL("../../../shared/vectors/", import.meta.url);
+// The shared folder sits beside the repository (CI clones main with shared/ next to it).
+const VECTORS = process.env.PALYRA_VECTORS_DIR
+  ? new URL(`file://${process.env.PALYRA_VECTORS_DIR.replace(/\/?$/, "/")}`)
+  : new URL("../../../shared/vectors/", import.meta.url);
 
 interface Row {
   artifact: string;

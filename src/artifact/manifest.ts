@@ -191,6 +191,79 @@ function describeStructureError(error: ErrorObject): SkillError {
   }
 }
 
+const INTEGER_FIELDS: readonly (readonly string[])[] = [
+  ["manifest_version"],
+  ["capabilities", "quotas", "wall_clock_timeout_ms"],
+  ["capabilities", "quotas", "fuel_budget"],
+  ["capabilities", "quotas", "max_memory_bytes"],
+  ["compat", "required_protocol_major"],
+  ["operator", "plugin", "abi_major"],
+  ["operator", "plugin", "compatibility", "min_abi_major"],
+  ["operator", "plugin", "compatibility", "max_abi_major"],
+  ["operator", "config", "schema_version"],
+];
+
+/** Config properties whose `default` was written as a TOML float (`1.0` is not an integer). */
+const floatDefaults = new WeakSet<object>();
+
+function child(value: unknown, key: string): unknown {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)[key]
+    : undefined;
+}
+
+/** Typed integer fields reject TOML floats, as serde does for the reference's u32/u64 fields. */
+function rejectFloatsInIntegerFields(document: Record<string, unknown>): void {
+  const floatAt = (value: unknown, field: string) => {
+    if (typeof value === "number") {
+      throw parseError(
+        `${field}: invalid type: floating point \`${value}\`, expected an integer`,
+        field,
+      );
+    }
+  };
+  for (const path of INTEGER_FIELDS) floatAt(path.reduce<unknown>(child, document), path.join("."));
+  const contracts = child(child(document.operator, "plugin"), "contracts");
+  if (Array.isArray(contracts)) {
+    contracts.forEach((c, i) => {
+      floatAt(child(c, "version"), `operator.plugin.contracts[${i}].version`);
+    });
+  }
+  const properties = child(child(document.operator, "config"), "properties");
+  if (typeof properties === "object" && properties !== null) {
+    for (const property of Object.values(properties)) {
+      if (
+        typeof property === "object" &&
+        property !== null &&
+        typeof child(property, "default") === "number"
+      ) {
+        floatDefaults.add(property);
+      }
+    }
+  }
+}
+
+/** BigInt integers back to numbers; integers past 2^53 cannot be represented exactly here. */
+function integersToNumbers(value: unknown, field: string): unknown {
+  if (typeof value === "bigint") {
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+      throw parseError(
+        `${field || "value"}: integer ${value} is outside the supported range (|n| <= 2^53-1)`,
+        field,
+      );
+    }
+    return Number(value);
+  }
+  if (Array.isArray(value)) return value.map((v, i) => integersToNumbers(v, `${field}[${i}]`));
+  if (typeof value === "object" && value !== null && !(value instanceof Date)) {
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record))
+      record[key] = integersToNumbers(record[key], field ? `${field}.${key}` : key);
+    return record;
+  }
+  return value;
+}
+
 /** Renames the compat aliases the reference accepts; giving both names is a duplicate. */
 function applyCompatAliases(document: Record<string, unknown>): void {
   const compat = document.compat;
@@ -225,12 +298,16 @@ function checkJsonCompatible(value: unknown, field: string): void {
 export function parseManifest(text: string): SkillManifest {
   let document: Record<string, unknown>;
   try {
-    document = parseToml(text) as Record<string, unknown>;
+    // Integers as BigInt: the only way to tell `2` from `2.0`, which the reference's typed
+    // integer fields reject.
+    document = parseToml(text, { integersAsBigInt: true }) as Record<string, unknown>;
   } catch (error) {
     const message = error instanceof TomlError ? error.message.split("\n")[0] : String(error);
     throw parseError(message ?? "invalid TOML");
   }
   applyCompatAliases(document);
+  rejectFloatsInIntegerFields(document);
+  document = integersToNumbers(document, "") as Record<string, unknown>;
   if (!validateStructure(document)) {
     const [first] = validateStructure.errors ?? [];
     throw first ? describeStructureError(first) : parseError("invalid manifest");
@@ -296,7 +373,10 @@ export function checkHost(host: string, wildcardAllowed: boolean, field: string)
     if (wildcardAllowed) return;
     throw invalid(`host '${host}' uses wildcard without explicit opt-in`, field);
   }
-  const normalized = rustTrim(host).replace(/\.+$/, "").toLowerCase();
+  // ASCII-only lowercasing, as Rust's to_ascii_lowercase: U+212A (Kelvin) must not become "k".
+  const normalized = rustTrim(host)
+    .replace(/\.+$/, "")
+    .replace(/[A-Z]/g, (c) => c.toLowerCase());
   const bad =
     normalized === "" ||
     normalized.includes("..") ||
@@ -636,12 +716,12 @@ const RUST_TYPE_NAMES = {
   string_list: "StringList",
 } as const;
 
-function defaultMatches(type: ConfigProperty["type"], value: JsonValue): boolean {
-  switch (type) {
+function defaultMatches(property: ConfigProperty, value: JsonValue): boolean {
+  switch (property.type) {
     case "string":
       return typeof value === "string";
     case "integer":
-      return typeof value === "number" && Number.isInteger(value);
+      return typeof value === "number" && Number.isInteger(value) && !floatDefaults.has(property);
     case "number":
       return typeof value === "number";
     case "boolean":
@@ -691,7 +771,7 @@ function validateConfig(config: NonNullable<OperatorMetadata["config"]>): void {
       }
     }
     if (property.default !== undefined) {
-      if (!defaultMatches(property.type, property.default)) {
+      if (!defaultMatches(property, property.default)) {
         throw invalid(
           `operator.config property '${name}' default does not match declared type '${RUST_TYPE_NAMES[property.type]}'`,
           field,

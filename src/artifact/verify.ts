@@ -32,7 +32,7 @@ import {
 import { normalizeEntryPath } from "./paths.ts";
 import { computePayloadSha256, sha256Hex } from "./payload.ts";
 import { decodeSignatureFields, parseSignature, type SignatureDocument } from "./signature.ts";
-import { type ArchiveEntry, readArchive } from "./zip-reader.ts";
+import { type ArchiveEntry, assertCrc, readArchive } from "./zip-reader.ts";
 
 export interface InspectOptions {
   readonly limits?: ArchiveLimits;
@@ -109,18 +109,23 @@ function checkIntegrity(manifest: SkillManifest, digests: ReadonlyMap<string, st
   }
 }
 
-/**
- * Verifies an artifact without a trust decision, in the reference's order (so both tools
- * report the same first failure): archive, manifest, SBOM, provenance, modules, signature
- * file, payload hash, Ed25519, publisher, integrity, runtime compatibility.
- */
-export function inspectArtifact(
-  bytes: Uint8Array,
-  options: InspectOptions = {},
-): InspectedArtifact {
-  const entries = readArchive(bytes, options.limits ?? DEFAULT_ARCHIVE_LIMITS);
-  const byPath = new Map(entries.map((e) => [e.path, e]));
+/** What phase one establishes: contents parsed, payload hash and signature verified. */
+interface SignedContents {
+  readonly entries: readonly ArchiveEntry[];
+  readonly manifest: SkillManifest;
+  readonly signature: SignatureDocument;
+  readonly publicKey: Buffer;
+  readonly keyId: string;
+  readonly payloadSha256: string;
+  readonly modules: readonly ArchiveEntry[];
+}
 
+/**
+ * Phase one, in the reference's order (so both tools report the same first failure):
+ * manifest, SBOM, provenance, modules, signature file, payload hash, Ed25519, publisher.
+ */
+function verifySignedContents(entries: readonly ArchiveEntry[]): SignedContents {
+  const byPath = new Map(entries.map((e) => [e.path, e]));
   let manifestText: string;
   try {
     manifestText = utf8.decode(requireEntry(byPath, MANIFEST_PATH).data);
@@ -142,10 +147,14 @@ export function inspectArtifact(
       "modules/*.wasm",
     );
   }
-  const signature = parseSignature(requireEntry(byPath, SIGNATURE_PATH).data);
+  const signatureEntry = requireEntry(byPath, SIGNATURE_PATH);
+  assertCrc(signatureEntry);
+  const signature = parseSignature(signatureEntry.data);
 
   const payloadSha256 = computePayloadSha256(entries);
   if (payloadSha256 !== signature.payload_sha256) {
+    // A damaged entry explains a mismatch better than the hash does.
+    for (const entry of entries) assertCrc(entry);
     throw new SkillError(
       "PAYLOAD_HASH_MISMATCH",
       `artifact payload hash mismatch: signed ${signature.payload_sha256}, computed ${payloadSha256}`,
@@ -176,26 +185,90 @@ export function inspectArtifact(
       "publisher",
     );
   }
+  return { entries, manifest, signature, publicKey, keyId, payloadSha256, modules };
+}
 
-  const entryDigests = new Map<string, string>();
-  for (const entry of entries) {
-    if (entry.path !== MANIFEST_PATH && entry.path !== SIGNATURE_PATH)
-      entryDigests.set(entry.path, sha256Hex(entry.data));
-  }
-  checkIntegrity(manifest, entryDigests);
-  checkRuntimeCompatibility(manifest, options.runtime ?? DEFAULT_RUNTIME_TARGET);
+/** Entries of an artifact under verification: CRCs are left to verifySignedContents. */
+function readEntries(bytes: Uint8Array, options: InspectOptions): ArchiveEntry[] {
+  return readArchive(bytes, options.limits ?? DEFAULT_ARCHIVE_LIMITS, { verifyCrc: false });
+}
 
+/** The entries the integrity block must describe: every payload entry but skill.toml. */
+function integrityEntries(entries: readonly ArchiveEntry[]): ArchiveEntry[] {
+  return entries.filter((e) => e.path !== MANIFEST_PATH && e.path !== SIGNATURE_PATH);
+}
+
+/** Phase two: integrity block, runtime compatibility, warnings. */
+function finishInspection(
+  contents: SignedContents,
+  entryDigests: ReadonlyMap<string, string>,
+  options: InspectOptions,
+): InspectedArtifact {
+  checkIntegrity(contents.manifest, entryDigests);
+  checkRuntimeCompatibility(contents.manifest, options.runtime ?? DEFAULT_RUNTIME_TARGET);
   return {
-    manifest,
-    manifestWarnings: collectManifestWarnings(manifest),
-    signature,
-    publicKeyHex: publicKey.toString("hex"),
-    keyId,
-    payloadSha256,
-    entries,
+    manifest: contents.manifest,
+    manifestWarnings: collectManifestWarnings(contents.manifest),
+    signature: contents.signature,
+    publicKeyHex: contents.publicKey.toString("hex"),
+    keyId: contents.keyId,
+    payloadSha256: contents.payloadSha256,
+    entries: contents.entries,
     entryDigests,
-    modules,
+    modules: contents.modules,
   };
+}
+
+/**
+ * Verifies an artifact without a trust decision: archive under the limits, then the
+ * reference's order of checks (manifest, SBOM, provenance, modules, signature file, payload
+ * hash, Ed25519, publisher, integrity, runtime compatibility).
+ */
+export function inspectArtifact(
+  bytes: Uint8Array,
+  options: InspectOptions = {},
+): InspectedArtifact {
+  const contents = verifySignedContents(readEntries(bytes, options));
+  const digests = new Map(
+    integrityEntries(contents.entries).map((e) => [e.path, sha256Hex(e.data)]),
+  );
+  return finishInspection(contents, digests, options);
+}
+
+// Entries at least this large are hashed on the thread pool, in parallel with the payload hash.
+const PARALLEL_DIGEST_BYTES = 256 * 1024;
+
+async function digestOffThread(data: Buffer): Promise<string> {
+  return Buffer.from(await crypto.subtle.digest("SHA-256", data)).toString("hex");
+}
+
+/**
+ * The same verification as inspectArtifact, but the integrity digests of large entries run on
+ * libuv's thread pool while this thread hashes the payload and checks the signature, so a
+ * large artifact costs about one SHA-256 pass on this thread instead of two.
+ */
+export async function inspectArtifactAsync(
+  bytes: Uint8Array,
+  options: InspectOptions = {},
+): Promise<InspectedArtifact> {
+  const entries = readEntries(bytes, options);
+  const pending = integrityEntries(entries).map(
+    (e) =>
+      [
+        e.path,
+        e.data.length >= PARALLEL_DIGEST_BYTES ? digestOffThread(e.data) : sha256Hex(e.data),
+      ] as const,
+  );
+  let contents: SignedContents;
+  try {
+    contents = verifySignedContents(entries);
+  } finally {
+    // Never leave a rejected digest promise unobserved, whatever phase one decided.
+    await Promise.allSettled(pending.map(([, digest]) => digest));
+  }
+  const digests = new Map<string, string>();
+  for (const [path, digest] of pending) digests.set(path, await digest);
+  return finishInspection(contents, digests, options);
 }
 
 export interface DerivedViews {
@@ -220,7 +293,18 @@ export interface VerifiedArtifact extends InspectedArtifact, DerivedViews {
 
 /** Full verification: inspect, then the trust decision for (manifest publisher, signing key). */
 export function verifyArtifact(bytes: Uint8Array, options: VerifyOptions): VerifiedArtifact {
-  const inspected = inspectArtifact(bytes, options);
+  return decide(inspectArtifact(bytes, options), options);
+}
+
+/** verifyArtifact with the large-entry digests on the thread pool (see inspectArtifactAsync). */
+export async function verifyArtifactAsync(
+  bytes: Uint8Array,
+  options: VerifyOptions,
+): Promise<VerifiedArtifact> {
+  return decide(await inspectArtifactAsync(bytes, options), options);
+}
+
+function decide(inspected: InspectedArtifact, options: VerifyOptions): VerifiedArtifact {
   const outcome = decideTrust(
     options.trustStore,
     inspected.manifest.publisher,

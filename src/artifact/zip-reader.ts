@@ -7,6 +7,28 @@ import { compareUtf8, normalizeEntryPath } from "./paths.ts";
 export interface ArchiveEntry {
   readonly path: string;
   readonly data: Buffer;
+  /** The CRC-32 the archive declares for the entry (present on entries read from a ZIP). */
+  readonly crc32?: number;
+}
+
+export interface ReadOptions {
+  /**
+   * Check each entry's CRC-32 while reading (the default). Verification turns this off: the
+   * signed payload hash covers every byte of the payload entries, so it checks the CRC only
+   * of signature.json and, to name the culprit, of entries when the payload hash mismatches.
+   */
+  readonly verifyCrc?: boolean;
+}
+
+/** Throws ENTRY_CORRUPT when an entry's bytes do not match its declared CRC-32. */
+export function assertCrc(entry: ArchiveEntry): void {
+  if (entry.crc32 !== undefined && crc32(entry.data) >>> 0 !== entry.crc32) {
+    throw new SkillError(
+      "ENTRY_CORRUPT",
+      `entry ${JSON.stringify(entry.path)} fails its CRC-32 check`,
+      entry.path,
+    );
+  }
 }
 
 const EOCD_SIGNATURE = 0x06054b50;
@@ -157,20 +179,6 @@ function locateData(bytes: Buffer, record: CentralRecord, dataEnd: number): [num
   return [start, end];
 }
 
-function inflateEntry(compressed: Buffer, record: CentralRecord): Buffer {
-  const data = decompress(compressed, record);
-  // The payload hash would catch corruption too, but checking the CRC as the reference's
-  // reader does keeps both tools rejecting the same archives, with a clearer reason.
-  if (crc32(data) >>> 0 !== record.crc) {
-    throw new SkillError(
-      "ENTRY_CORRUPT",
-      `entry ${JSON.stringify(record.name)} fails its CRC-32 check`,
-      record.name,
-    );
-  }
-  return data;
-}
-
 function decompress(compressed: Buffer, record: CentralRecord): Buffer {
   if (record.method === METHOD_STORED) {
     if (record.compressedSize !== record.size) {
@@ -232,6 +240,7 @@ function decompress(compressed: Buffer, record: CentralRecord): Buffer {
 export function readArchive(
   input: Uint8Array,
   limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+  options: ReadOptions = {},
 ): ArchiveEntry[] {
   if (input.length > limits.maxArtifactBytes) {
     throw new SkillError(
@@ -290,11 +299,14 @@ export function readArchive(
     }
   }
 
-  const entries = located.map(({ record, path, range }) => ({
-    path,
-    record,
-    data: inflateEntry(bytes.subarray(range[0], range[1]), record),
-  }));
-  entries.sort((a, b) => compareUtf8(a.path, b.path));
-  return entries.map(({ path, data }) => ({ path, data }));
+  const entries: ArchiveEntry[] = located.map(({ record, path, range }) => {
+    const entry = {
+      path,
+      data: decompress(bytes.subarray(range[0], range[1]), record),
+      crc32: record.crc,
+    };
+    if (options.verifyCrc !== false) assertCrc(entry);
+    return entry;
+  });
+  return entries.sort((a, b) => compareUtf8(a.path, b.path));
 }

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { auditArtifact } from "../../artifact/audit.ts";
-import { verifyArtifact } from "../../artifact/verify.ts";
+import { verifyArtifactAsync } from "../../artifact/verify.ts";
 import { UsageError } from "../cli-error.ts";
 import { EXIT } from "../exit-codes.ts";
 import { readInput } from "../io.ts";
@@ -12,7 +12,7 @@ export const usage =
   "palyra-skill audit ARTIFACT [trust flags] [--max-module-bytes N] [--max-exported-functions N] " +
   "[--allow-wildcard-capabilities] [--allow-device-capabilities] [--json]";
 
-export function audit(args: string[]): number {
+export async function audit(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -30,7 +30,7 @@ export function audit(args: string[]): number {
   const path = positionals[0] as string;
   const maxModuleBytes = positiveInteger(values["max-module-bytes"], "--max-module-bytes");
   const maxExported = positiveInteger(values["max-exported-functions"], "--max-exported-functions");
-  const verified = verifyArtifact(readInput(path, "artifact"), {
+  const verified = await verifyArtifactAsync(readInput(path, "artifact"), {
     trustStore: trustStoreFromFlags(values),
     allowTofu: values["allow-tofu"],
     runtime: runtimeFromFlags(values),

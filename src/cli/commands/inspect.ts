@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { canonicalManifest } from "../../artifact/canonical-manifest.ts";
 import { sha256Hex } from "../../artifact/payload.ts";
-import { derivedViews, inspectArtifact } from "../../artifact/verify.ts";
+import { derivedViews, inspectArtifactAsync } from "../../artifact/verify.ts";
 import { UsageError } from "../cli-error.ts";
 import { EXIT } from "../exit-codes.ts";
 import { readInput } from "../io.ts";
@@ -11,7 +11,7 @@ import { RUNTIME_FLAGS, runtimeFromFlags } from "../runtime-options.ts";
 export const usage = "palyra-skill inspect ARTIFACT [--json]";
 
 /** Contents, digests and signature of a (signature-verified) artifact, without a trust decision. */
-export function inspect(args: string[]): number {
+export async function inspect(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -20,7 +20,7 @@ export function inspect(args: string[]): number {
   if (positionals.length !== 1) throw new UsageError("inspect takes exactly one ARTIFACT");
   const path = positionals[0] as string;
   const bytes = readInput(path, "artifact");
-  const inspected = inspectArtifact(bytes, { runtime: runtimeFromFlags(values) });
+  const inspected = await inspectArtifactAsync(bytes, { runtime: runtimeFromFlags(values) });
   const entries = inspected.entries.map((e) => ({
     path: e.path,
     size: e.data.length,

@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { verificationReport, verifyArtifact } from "../../artifact/verify.ts";
+import { verificationReport, verifyArtifactAsync } from "../../artifact/verify.ts";
 import { UsageError } from "../cli-error.ts";
 import { EXIT } from "../exit-codes.ts";
 import { readInput } from "../io.ts";
@@ -11,7 +11,7 @@ export const usage =
   "palyra-skill verify ARTIFACT [--trust-store FILE] [--trusted-publisher PUBLISHER=HEXKEY]... [--allow-tofu] " +
   "[--runtime-version X.Y.Z] [--runtime-protocol-major N] [--json]";
 
-export function verify(args: string[]): number {
+export async function verify(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -19,7 +19,7 @@ export function verify(args: string[]): number {
   });
   if (positionals.length !== 1) throw new UsageError("verify takes exactly one ARTIFACT");
   const path = positionals[0] as string;
-  const verified = verifyArtifact(readInput(path, "artifact"), {
+  const verified = await verifyArtifactAsync(readInput(path, "artifact"), {
     trustStore: trustStoreFromFlags(values),
     allowTofu: values["allow-tofu"],
     runtime: runtimeFromFlags(values),

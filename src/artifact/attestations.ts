@@ -1,6 +1,7 @@
 import { SkillError } from "./errors.ts";
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a byte-order mark in the text so JSON.parse rejects it, as serde_json does.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function parseJsonObject(
   bytes: Uint8Array,

@@ -243,25 +243,49 @@ function rejectFloatsInIntegerFields(document: Record<string, unknown>): void {
   }
 }
 
-/** BigInt integers back to numbers; integers past 2^53 cannot be represented exactly here. */
-function integersToNumbers(value: unknown, field: string): unknown {
+function pathText(path: readonly (string | number)[]): string {
+  return (
+    path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? p : `.${p}`)).join("") ||
+    "(root)"
+  );
+}
+
+/**
+ * TOML values to the JSON data model: BigInt integers back to numbers (integers past 2^53
+ * cannot be represented exactly here) and no date-times (JSON has none). The path is built
+ * only for an error message: this walk is on the verification hot path.
+ */
+function fromToml(value: unknown, path: (string | number)[]): unknown {
   if (typeof value === "bigint") {
     if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+      const field = pathText(path);
       throw parseError(
-        `${field || "value"}: integer ${value} is outside the supported range (|n| <= 2^53-1)`,
+        `${field}: integer ${value} is outside the supported range (|n| <= 2^53-1)`,
         field,
       );
     }
     return Number(value);
   }
-  if (Array.isArray(value)) return value.map((v, i) => integersToNumbers(v, `${field}[${i}]`));
-  if (typeof value === "object" && value !== null && !(value instanceof Date)) {
-    const record = value as Record<string, unknown>;
-    for (const key of Object.keys(record))
-      record[key] = integersToNumbers(record[key], field ? `${field}.${key}` : key);
-    return record;
+  if (typeof value !== "object" || value === null) return value;
+  if (value instanceof Date) {
+    const field = pathText(path);
+    throw parseError(`${field}: TOML date-time values are not allowed`, field);
   }
-  return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      path.push(i);
+      value[i] = fromToml(value[i], path);
+      path.pop();
+    }
+    return value;
+  }
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    path.push(key);
+    record[key] = fromToml(record[key], path);
+    path.pop();
+  }
+  return record;
 }
 
 /** Renames the compat aliases the reference accepts; giving both names is a duplicate. */
@@ -281,19 +305,6 @@ function applyCompatAliases(document: Record<string, unknown>): void {
   }
 }
 
-/** TOML dates have no JSON form; refuse them rather than guess a representation. */
-function checkJsonCompatible(value: unknown, field: string): void {
-  if (value instanceof Date)
-    throw parseError(`${field}: TOML date-time values are not allowed`, field);
-  if (Array.isArray(value)) {
-    value.forEach((v, i) => {
-      checkJsonCompatible(v, `${field}[${i}]`);
-    });
-  } else if (typeof value === "object" && value !== null) {
-    for (const [k, v] of Object.entries(value)) checkJsonCompatible(v, `${field}.${k}`);
-  }
-}
-
 /** Parses and validates skill.toml text: structure first, then every rule, first failure wins. */
 export function parseManifest(text: string): SkillManifest {
   let document: Record<string, unknown>;
@@ -307,20 +318,12 @@ export function parseManifest(text: string): SkillManifest {
   }
   applyCompatAliases(document);
   rejectFloatsInIntegerFields(document);
-  document = integersToNumbers(document, "") as Record<string, unknown>;
+  document = fromToml(document, []) as Record<string, unknown>;
   if (!validateStructure(document)) {
     const [first] = validateStructure.errors ?? [];
     throw first ? describeStructureError(first) : parseError("invalid manifest");
   }
   const manifest = document as unknown as SkillManifest;
-  // Typed fields cannot hold a date (the schema rejects it); only the free-form JSON ones can.
-  manifest.entrypoints.tools.forEach((tool, i) => {
-    checkJsonCompatible(tool.input_schema, `entrypoints.tools[${i}].input_schema`);
-    checkJsonCompatible(tool.output_schema, `entrypoints.tools[${i}].output_schema`);
-  });
-  for (const [name, property] of Object.entries(manifest.operator.config?.properties ?? {})) {
-    checkJsonCompatible(property.default, `operator.config.properties.${name}.default`);
-  }
   validateManifest(manifest);
   return manifest;
 }

@@ -31,7 +31,7 @@ function malformed(message: string, field?: string): SkillError {
 export function parseSignature(bytes: Uint8Array): SignatureDocument {
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes));
   } catch (error) {
     throw malformed(`not valid UTF-8 JSON: ${(error as Error).message}`);
   }

@@ -69,18 +69,33 @@ function tomlKey(key: string): string {
 
 function inlineValue(value: Value): string {
   if (typeof value === "string") return tomlString(value);
-  if (typeof value === "number") return Number.isInteger(value) ? String(value) : floatText(value);
+  // Integers are exact only up to 2^53 (the parser enforces it); anything past that was a float.
+  if (typeof value === "number")
+    return Number.isSafeInteger(value) ? String(value) : floatText(value);
   if (typeof value === "boolean") return String(value);
   if (Array.isArray(value)) return `[${value.map(inlineValue).join(", ")}]`;
   const parts = Object.entries(value).map(([k, v]) => `${tomlKey(k)} = ${inlineValue(v)}`);
   return parts.length === 0 ? "{}" : `{ ${parts.join(", ")} }`;
 }
 
-function floatText(value: number): string {
+/** A float as Rust's Display writes it: shortest round-trip digits, never an exponent. */
+export function floatText(value: number): string {
   if (Number.isNaN(value)) return "nan";
   if (!Number.isFinite(value)) return value > 0 ? "inf" : "-inf";
-  // Rust's Display never uses exponent notation.
-  return value.toLocaleString("en-US", { useGrouping: false, maximumFractionDigits: 20 });
+  if (Object.is(value, -0)) return "-0.0";
+  const text = expandExponent(String(value));
+  return text.includes(".") ? text : `${text}.0`;
+}
+
+function expandExponent(text: string): string {
+  const match = /^(-?)(\d+)(?:\.(\d+))?e([+-]\d+)$/.exec(text);
+  if (!match) return text;
+  const [, sign, whole = "", fraction = "", exponentText = "0"] = match;
+  const digits = whole + fraction;
+  const point = whole.length + Number(exponentText);
+  if (point <= 0) return `${sign}0.${"0".repeat(-point)}${digits}`;
+  if (point >= digits.length) return `${sign}${digits}${"0".repeat(point - digits.length)}`;
+  return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
 }
 
 function plainValue(value: Value): string {

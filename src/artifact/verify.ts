@@ -53,7 +53,8 @@ export interface InspectedArtifact {
   readonly modules: readonly ArchiveEntry[];
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM keeps a leading U+FEFF as text, as the reference's String::from_utf8 does.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function requireEntry(byPath: Map<string, ArchiveEntry>, path: string): ArchiveEntry {
   const entry = byPath.get(path);

@@ -29,7 +29,7 @@ const KINDS: readonly WasmExternKind[] = ["function", "table", "memory", "global
 const MAGIC = [0x00, 0x61, 0x73, 0x6d];
 const SECTION_IMPORT = 2;
 const SECTION_EXPORT = 7;
-const decoder = new TextDecoder("utf-8", { fatal: true });
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 class Cursor {
   at = 0;

@@ -44,7 +44,8 @@ const FLAG_ENCRYPTED = 0x0001;
 const FLAG_UTF8 = 0x0800;
 const FLAG_STRONG_ENCRYPTION = 0x0040;
 
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of a name (the reference keeps it), not a mark to drop.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 interface CentralRecord {
   readonly rawName: Buffer;

@@ -8,9 +8,11 @@ import { EXIT } from "../../src/cli/exit-codes.ts";
 const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 
 test("every error code is documented in the README", () => {
-  for (const code of Object.keys(ERROR_CODES)) assert.ok(readme.includes(`| \`${code}\` |`), `${code} missing from README`);
+  for (const code of Object.keys(ERROR_CODES))
+    assert.ok(readme.includes(`| \`${code}\` |`), `${code} missing from README`);
 });
 
 test("every exit code is documented in the README", () => {
-  for (const code of Object.values(EXIT)) assert.match(readme, new RegExp(`^\\| ${code} \\| `, "m"));
+  for (const code of Object.values(EXIT))
+    assert.match(readme, new RegExp(`^\\| ${code} \\| `, "m"));
 });

@@ -437,6 +437,24 @@ describe("entry names: encoding and local/central agreement", () => {
     rejects(buildZip([file(cp437, "x", { flags: 0 })]), "INVALID_ENTRY_PATH");
   });
 
+  test("a leading U+FEFF in a UTF-8 name is part of the name (not a BOM to drop)", () => {
+    // U+FEFF is not White_Space, so the spec's trim keeps it (normalizeEntryPath does), and the
+    // reference decodes names with String::from_utf8, which keeps it too. Dropping it would
+    // make "\uFEFFskill.toml" read as "skill.toml" and hash a different payload.
+    assert.equal(normalizeEntryPath("\ufeffa.txt"), "\ufeffa.txt");
+    const bom = buildZip([file("\ufeffa.txt", "bom"), file("a.txt", "plain")]);
+    assert.deepEqual(
+      readArchive(bom).map((e) => [e.path, e.data.toString()]),
+      [
+        ["a.txt", "plain"],
+        ["\ufeffa.txt", "bom"],
+      ],
+    );
+    assert.deepEqual(paths(buildZip([file("\ufeffskill.toml")])), ["\ufeffskill.toml"]);
+    // "\uFEFF/a" is relative (its first character is not '/').
+    assert.deepEqual(paths(buildZip([file("\ufeff/a")])), ["\ufeff/a"]);
+  });
+
   test("a UTF-8-flagged name that is not valid UTF-8 is INVALID_ENTRY_PATH", () => {
     const bad = Buffer.from([0x61, 0xff, 0x62]);
     rejects(buildZip([file(bad, "x", { flags: FLAG_UTF8 })]), "INVALID_ENTRY_PATH");

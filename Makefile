@@ -5,13 +5,15 @@ CLI := $(NODE) src/cli/main.ts
 OUT := examples/out
 EXAMPLES := echo-http fetch-anything
 
-.PHONY: help install check test lint typecheck examples demo bench clean e2e-kind
+.PHONY: help install check test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
 
 help:
 	@echo "make install    install dependencies from the lock file (npm ci)"
 	@echo "make demo       build the examples, then verify and audit them (the quick start)"
 	@echo "make examples   build and sign the example skills with a throwaway key into $(OUT)/"
-	@echo "make test       run the test suite (same as npm test)"
+	@echo "make test       run the unit tests (npm test)"
+	@echo "make test-integration  build the control plane if needed, run the integration tests against it"
+	@echo "make cluster-up / cluster-down  a local kube-apiserver + etcd on 127.0.0.1 (prints the kubeconfig path)"
 	@echo "make check      typecheck + lint + tests"
 	@echo "make bench      run the benchmarks"
 	@echo "make e2e-kind   kind/testcontainers end-to-end tests (needs a Docker engine)"
@@ -59,7 +61,20 @@ lint: install
 test: install
 	npm test
 
-check: typecheck lint test
+# kube-apiserver, etcd and kubectl built from the pinned Go modules (cached under .cache/).
+control-plane:
+	bash hack/control-plane/build.sh
+
+test-integration: install control-plane
+	npm run test:integration
+
+cluster-up: install control-plane
+	@$(NODE) hack/control-plane/cluster.ts up
+
+cluster-down: install
+	@$(NODE) hack/control-plane/cluster.ts down
+
+check: typecheck lint test test-integration
 
 bench: install
 	npm run bench:verify

@@ -1,0 +1,34 @@
+/**
+ * One real control plane per test run (node --test --test-global-setup): started before the
+ * first test file, always stopped after the last, pass or fail. Test files find it through
+ * PALYRA_TEST_CLUSTER.
+ */
+import { join } from "node:path";
+import {
+  type ControlPlane,
+  ensureBinaries,
+  startControlPlane,
+} from "../../hack/control-plane/launcher.ts";
+
+let plane: ControlPlane | undefined;
+
+export async function globalSetup(): Promise<void> {
+  const started = Date.now();
+  const bin = ensureBinaries();
+  plane = await startControlPlane();
+  process.env.PALYRA_TEST_CLUSTER = JSON.stringify({
+    server: plane.server,
+    caFile: plane.caFile,
+    kubeconfig: plane.kubeconfig,
+    kubectl: join(bin, "kubectl"),
+    admin: plane.admin,
+    user: plane.user,
+  });
+  console.log(
+    `# control plane ready at ${plane.server} in ${((Date.now() - started) / 1000).toFixed(1)}s`,
+  );
+}
+
+export async function globalTeardown(): Promise<void> {
+  await plane?.stop();
+}

@@ -1,0 +1,12 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import { generate } from "../../scripts/gen-api-types.ts";
+
+test("the TypeScript API types are generated from the CRDs and up to date", () => {
+  const committed = readFileSync(
+    new URL("../../src/api/v1alpha1/types.generated.ts", import.meta.url),
+    "utf8",
+  );
+  assert.equal(committed, generate(), "run: node scripts/gen-api-types.ts");
+});

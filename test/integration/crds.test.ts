@@ -52,14 +52,18 @@ before(async () => {
 
 test("both CRDs are Established with structural schemas that describe every field", () => {
   const undocumented: string[] = [];
-  const walk = (schema: Record<string, any>, path: string) => {
-    for (const [name, child] of Object.entries<Record<string, any>>(schema.properties ?? {})) {
+  type Schema = { description?: string; properties?: Record<string, Schema>; items?: Schema };
+  type Crd = {
+    spec: { names: { kind: string }; versions: { schema: { openAPIV3Schema: Schema } }[] };
+  };
+  const walk = (schema: Schema, path: string) => {
+    for (const [name, child] of Object.entries(schema.properties ?? {})) {
       if (name !== "metadata" && !child.description) undocumented.push(`${path}.${name}`);
       walk(child, `${path}.${name}`);
     }
     if (schema.items) walk(schema.items, `${path}[]`);
   };
-  for (const crd of crdDocuments() as Record<string, any>[]) {
+  for (const crd of crdDocuments() as unknown as Crd[]) {
     for (const version of crd.spec.versions)
       walk(version.schema.openAPIV3Schema, crd.spec.names.kind);
   }

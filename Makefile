@@ -63,7 +63,7 @@ test: install
 
 # kube-apiserver, etcd and kubectl built from the pinned Go modules (cached under .cache/).
 control-plane:
-	bash hack/control-plane/build.sh
+	@bash hack/control-plane/build.sh >/dev/null
 
 test-integration: install control-plane
 	npm run test:integration

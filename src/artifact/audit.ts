@@ -64,30 +64,30 @@ export interface AuditReport {
   vulnerability_scan: AuditCheck;
 }
 
-const pass = (
+const SEVERITY: Record<CheckStatus, CheckSeverity> = {
+  pass: "info",
+  warn: "warning",
+  fail: "error",
+};
+
+/** A check result; each status has one severity, as in the reference. */
+function check(
+  status: CheckStatus,
   check_id: string,
   message: string,
   details?: Record<string, JsonValue>,
-): AuditCheck =>
-  details === undefined
-    ? { check_id, status: "pass", severity: "info", message }
-    : { check_id, status: "pass", severity: "info", message, details };
-const warn = (
-  check_id: string,
-  message: string,
-  details?: Record<string, JsonValue>,
-): AuditCheck =>
-  details === undefined
-    ? { check_id, status: "warn", severity: "warning", message }
-    : { check_id, status: "warn", severity: "warning", message, details };
-const fail = (
-  check_id: string,
-  message: string,
-  details?: Record<string, JsonValue>,
-): AuditCheck =>
-  details === undefined
-    ? { check_id, status: "fail", severity: "error", message }
-    : { check_id, status: "fail", severity: "error", message, details };
+): AuditCheck {
+  const result: AuditCheck = { check_id, status, severity: SEVERITY[status], message };
+  if (details !== undefined) result.details = details;
+  return result;
+}
+
+const pass = (id: string, message: string, details?: Record<string, JsonValue>) =>
+  check("pass", id, message, details);
+const warn = (id: string, message: string, details?: Record<string, JsonValue>) =>
+  check("warn", id, message, details);
+const fail = (id: string, message: string, details?: Record<string, JsonValue>) =>
+  check("fail", id, message, details);
 
 const WASI_PREVIEW1_MODULES = new Set(["wasi_snapshot_preview1", "wasi_unstable"]);
 

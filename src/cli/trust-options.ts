@@ -1,4 +1,5 @@
 import { SkillError } from "../artifact/errors.ts";
+import { type VerifiedArtifact, verifyArtifactAsync } from "../artifact/verify.ts";
 import {
   addTrustedKey,
   EMPTY_TRUST_STORE,
@@ -8,7 +9,8 @@ import {
   type TrustStore,
 } from "../trust/store.ts";
 import { UsageError } from "./cli-error.ts";
-import { readOptional, writeAtomic } from "./io.ts";
+import { readInput, readOptional, writeAtomic } from "./io.ts";
+import { runtimeFromFlags } from "./runtime-options.ts";
 
 /** Flags shared by verify and audit. */
 export const TRUST_FLAGS = {
@@ -69,4 +71,24 @@ export function trustStoreFromFlags(values: TrustFlagValues): TrustStore {
 export function persistNewPin(path: string, publisher: string, key: string): void {
   // Re-read: another writer may have pinned this publisher meanwhile; never overwrite a pin.
   saveStoreFile(path, pinTofuKey(loadStoreFile(path), publisher, key));
+}
+
+/**
+ * Verifies an artifact file as verify and audit do: the trust flags' store, the runtime flags,
+ * and a newly pinned TOFU key persisted to --trust-store.
+ */
+export async function verifyWithFlags(
+  path: string,
+  values: TrustFlagValues & Parameters<typeof runtimeFromFlags>[0],
+): Promise<VerifiedArtifact> {
+  const verified = await verifyArtifactAsync(readInput(path, "artifact"), {
+    trustStore: trustStoreFromFlags(values),
+    allowTofu: values["allow-tofu"] ?? false,
+    runtime: runtimeFromFlags(values),
+  });
+  const storePath = values["trust-store"];
+  if (verified.trustDecision === "tofu_newly_pinned" && storePath !== undefined) {
+    persistNewPin(storePath, verified.manifest.publisher, verified.publicKeyHex);
+  }
+  return verified;
 }

@@ -1,12 +1,10 @@
 import { parseArgs } from "node:util";
 import { auditArtifact } from "../../artifact/audit.ts";
-import { verifyArtifactAsync } from "../../artifact/verify.ts";
 import { UsageError } from "../cli-error.ts";
 import { EXIT } from "../exit-codes.ts";
-import { readInput } from "../io.ts";
 import { kv, printJson, printLine } from "../output.ts";
-import { positiveInteger, RUNTIME_FLAGS, runtimeFromFlags } from "../runtime-options.ts";
-import { persistNewPin, TRUST_FLAGS, trustStoreFromFlags } from "../trust-options.ts";
+import { positiveInteger, RUNTIME_FLAGS } from "../runtime-options.ts";
+import { TRUST_FLAGS, verifyWithFlags } from "../trust-options.ts";
 
 export const usage =
   "palyra-skill audit ARTIFACT [trust flags] [--max-module-bytes N] [--max-exported-functions N] " +
@@ -30,15 +28,7 @@ export async function audit(args: string[]): Promise<number> {
   const path = positionals[0] as string;
   const maxModuleBytes = positiveInteger(values["max-module-bytes"], "--max-module-bytes");
   const maxExported = positiveInteger(values["max-exported-functions"], "--max-exported-functions");
-  const verified = await verifyArtifactAsync(readInput(path, "artifact"), {
-    trustStore: trustStoreFromFlags(values),
-    allowTofu: values["allow-tofu"],
-    runtime: runtimeFromFlags(values),
-  });
-  const storePath = values["trust-store"];
-  if (verified.trustDecision === "tofu_newly_pinned" && storePath !== undefined) {
-    persistNewPin(storePath, verified.manifest.publisher, verified.publicKeyHex);
-  }
+  const verified = await verifyWithFlags(path, values);
   const hook = process.env.PALYRA_SKILL_AUDIT_VULN_FEED_HOOK;
   const report = auditArtifact(verified, {
     policy: {

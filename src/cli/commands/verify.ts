@@ -1,11 +1,10 @@
 import { parseArgs } from "node:util";
-import { verificationReport, verifyArtifactAsync } from "../../artifact/verify.ts";
+import { verificationReport } from "../../artifact/verify.ts";
 import { UsageError } from "../cli-error.ts";
 import { EXIT } from "../exit-codes.ts";
-import { readInput } from "../io.ts";
 import { kv, printJson, printLine } from "../output.ts";
-import { RUNTIME_FLAGS, runtimeFromFlags } from "../runtime-options.ts";
-import { persistNewPin, TRUST_FLAGS, trustStoreFromFlags } from "../trust-options.ts";
+import { RUNTIME_FLAGS } from "../runtime-options.ts";
+import { TRUST_FLAGS, verifyWithFlags } from "../trust-options.ts";
 
 export const usage =
   "palyra-skill verify ARTIFACT [--trust-store FILE] [--trusted-publisher PUBLISHER=HEXKEY]... [--allow-tofu] " +
@@ -19,15 +18,7 @@ export async function verify(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError("verify takes exactly one ARTIFACT");
   const path = positionals[0] as string;
-  const verified = await verifyArtifactAsync(readInput(path, "artifact"), {
-    trustStore: trustStoreFromFlags(values),
-    allowTofu: values["allow-tofu"],
-    runtime: runtimeFromFlags(values),
-  });
-  const storePath = values["trust-store"];
-  if (verified.trustDecision === "tofu_newly_pinned" && storePath !== undefined) {
-    persistNewPin(storePath, verified.manifest.publisher, verified.publicKeyHex);
-  }
+  const verified = await verifyWithFlags(path, values);
   if (values.json) printJson(verificationReport(verified));
   else {
     printLine(
@@ -40,7 +31,7 @@ export async function verify(args: string[]): Promise<number> {
         version: verified.manifest.version,
         payload_sha256: verified.payloadSha256,
         key_id: verified.keyId,
-        ...(storePath === undefined ? {} : { trust_store: storePath }),
+        ...(values["trust-store"] === undefined ? {} : { trust_store: values["trust-store"] }),
       }),
     );
   }

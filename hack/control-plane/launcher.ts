@@ -240,6 +240,8 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       // No controller-manager runs, so nothing would create the default ServiceAccount pods need.
       "--disable-admission-plugins=ServiceAccount",
       "--profiling=false",
+      // The endpoint reconciler refuses loopback addresses; nothing here needs the kubernetes Service endpoints.
+      "--endpoint-reconciler-type=none",
     ],
     { stdio: ["ignore", log("kube-apiserver"), log("kube-apiserver")], detached },
   );

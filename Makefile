@@ -5,7 +5,7 @@ CLI := $(NODE) src/cli/main.ts
 OUT := examples/out
 EXAMPLES := echo-http fetch-anything
 
-.PHONY: help install check test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
+.PHONY: demo-cluster help install check test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
 
 help:
 	@echo "make install    install dependencies from the lock file (npm ci)"
@@ -51,6 +51,17 @@ demo: examples
 	$(CLI) verify $(OUT)/fetch-anything.palyra-skill --trust-store $(OUT)/trust-store.json
 	$(CLI) audit $(OUT)/fetch-anything.palyra-skill --trust-store $(OUT)/trust-store.json; \
 	  status=$$?; echo "audit exit code $$status (3 = quarantine required)"; test $$status -eq 3
+	@$(MAKE) -s demo-cluster
+
+# The resources on a real local control plane: CRDs installed, example Skills and policy applied.
+demo-cluster: install control-plane
+	@kubeconfig=$$($(NODE) hack/control-plane/cluster.ts up) && bin=$$(bash hack/control-plane/build.sh) && \
+	  k() { "$$bin/kubectl" --kubeconfig "$$kubeconfig" "$$@"; } && \
+	  k apply --server-side -f crds/ && \
+	  k wait --for condition=Established --timeout=60s -f crds/ && \
+	  k apply --server-side -f examples/k8s/ && \
+	  k get palyra -A && \
+	  echo "control plane left running: $$bin/kubectl --kubeconfig $$kubeconfig ...; stop it with make cluster-down"
 
 typecheck: install
 	$(NODE) node_modules/typescript/bin/tsc --noEmit -p tsconfig.json

@@ -1,8 +1,9 @@
 /**
  * Starts a real Kubernetes control plane (etcd + kube-apiserver, the pair envtest runs) on
- * 127.0.0.1, on free ports, in a temporary directory: its own service-account keys, static
- * token identities (an admin in system:masters and an ordinary user), RBAC authorization and the
- * admission-webhook plugins. Used by the integration tests and by `make cluster-up`.
+ * 127.0.0.1, on free ports, in a temporary directory: its own CA and serving certificate,
+ * service-account keys, static-token identities (an admin in system:masters and an ordinary
+ * user), RBAC authorization and the admission-webhook plugins. Used by the integration tests and
+ * by `make cluster-up`.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
@@ -185,6 +186,10 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   mkdirSync(certDir);
   const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
 
+  // Our own CA and a serving certificate for 127.0.0.1/localhost (the pki helper, Go stdlib).
+  execFileSync(join(bin, "pki"), ["-dir", certDir, "-hosts", "127.0.0.1,localhost"], {
+    stdio: "inherit",
+  });
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   writeFileSync(join(certDir, "sa.key"), privateKey.export({ type: "pkcs8", format: "pem" }), {
     mode: 0o600,
@@ -227,8 +232,9 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
       "--bind-address=127.0.0.1",
       "--advertise-address=127.0.0.1",
       `--secure-port=${apiPort}`,
-      // No --tls-cert-file: the apiserver makes a self-signed serving certificate for 127.0.0.1.
-      `--cert-dir=${certDir}`,
+      `--tls-cert-file=${join(certDir, "apiserver.crt")}`,
+      `--tls-private-key-file=${join(certDir, "apiserver.key")}`,
+      `--client-ca-file=${join(certDir, "ca.crt")}`,
       `--token-auth-file=${join(certDir, "tokens.csv")}`,
       "--authorization-mode=RBAC",
       `--service-account-issuer=${server}`,
@@ -262,7 +268,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     process.once("exit", killAll);
   }
 
-  const caFile = join(certDir, "apiserver.crt");
+  const caFile = join(certDir, "ca.crt");
   const stop = async () => {
     await terminate(apiserver.pid ?? 0);
     await terminate(etcd.pid ?? 0);

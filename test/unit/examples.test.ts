@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { compileWat } from "../../scripts/compile-wat.ts";
 import { auditArtifact } from "../../src/artifact/audit.ts";
@@ -9,8 +9,9 @@ import { verifyArtifact } from "../../src/artifact/verify.ts";
 import { inspectWasm } from "../../src/artifact/wasm.ts";
 import { EXAMPLES, exampleFile, TEST_KEY, trustStoreFor } from "../support/fixtures.ts";
 
+// Skill examples are the folders with a skill.toml (examples/k8s holds Kubernetes resources).
 const examples = readdirSync(EXAMPLES, { withFileTypes: true })
-  .filter((e) => e.isDirectory() && e.name !== "out")
+  .filter((e) => e.isDirectory() && existsSync(new URL(`${e.name}/skill.toml`, EXAMPLES)))
   .map((e) => e.name);
 
 test("there are at least two examples", () => assert.ok(examples.length >= 2));

@@ -1,6 +1,6 @@
 import { SkillError } from "../artifact/errors.ts";
-import { rustTrim } from "../artifact/manifest.ts";
 import { compareUtf8 } from "../artifact/paths.ts";
+import { rustTrim } from "../artifact/trim.ts";
 
 /**
  * The trust store: allowlisted publisher keys and Trust-On-First-Use pins. The JSON document
@@ -46,7 +46,9 @@ export function normalizePublisher(publisher: string, field = "publisher"): stri
 
 /** Keys are stored as 64 lower-case hex characters; input may be padded or upper-case. */
 export function normalizePublicKeyHex(key: unknown, field = "public_key"): string {
-  const normalized = typeof key === "string" ? rustTrim(key).toLowerCase() : "";
+  // ASCII-only lowercasing: no non-ASCII letter may turn into a hex digit.
+  const normalized =
+    typeof key === "string" ? rustTrim(key).replace(/[A-F]/g, (c) => c.toLowerCase()) : "";
   if (!/^[0-9a-f]*$/.test(normalized) || normalized.length % 2 !== 0) {
     throw invalid(`${field}: trusted publisher key must be hex`, field);
   }
@@ -162,15 +164,17 @@ export function removeTrust(store: TrustStore, publisher: string, key?: string):
 
 /** Pins a publisher's key. A pin for another key is never overwritten. */
 export function pinTofuKey(store: TrustStore, publisher: string, key: string): TrustStore {
-  const existing = store.tofuPublishers.get(publisher);
-  if (existing !== undefined && existing !== key) {
+  const name = normalizePublisher(publisher);
+  const pin = normalizePublicKeyHex(key);
+  const existing = store.tofuPublishers.get(name);
+  if (existing !== undefined && existing !== pin) {
     throw new SkillError(
       "TOFU_KEY_MISMATCH",
-      `TOFU pinned key mismatch for publisher ${JSON.stringify(publisher)}: pinned ${existing}, got ${key}`,
-      publisher,
+      `TOFU pinned key mismatch for publisher ${JSON.stringify(name)}: pinned ${existing}, got ${pin}`,
+      name,
     );
   }
   const tofuPublishers = new Map(store.tofuPublishers);
-  tofuPublishers.set(normalizePublisher(publisher), normalizePublicKeyHex(key));
+  tofuPublishers.set(name, pin);
   return { ...store, tofuPublishers };
 }

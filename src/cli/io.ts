@@ -1,12 +1,27 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { SkillError } from "../artifact/errors.ts";
 import { UsageError } from "./cli-error.ts";
 
-export function readInput(path: string, what: string): Buffer {
+/**
+ * Reads an input file. With `maxBytes`, a larger file is refused before it is read, so a
+ * multi-gigabyte "artifact" costs a stat, not the memory to hold it.
+ */
+export function readInput(path: string, what: string, maxBytes?: number): Buffer {
   try {
+    if (maxBytes !== undefined) {
+      const size = statSync(path).size;
+      if (size > maxBytes) {
+        throw new SkillError(
+          "ARTIFACT_TOO_LARGE",
+          `${what} ${path} is ${size} bytes; the limit is ${maxBytes}`,
+        );
+      }
+    }
     return readFileSync(path);
   } catch (error) {
+    if (error instanceof SkillError) throw error;
     throw new UsageError(
       `cannot read ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
       "IO_ERROR",

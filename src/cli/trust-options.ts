@@ -1,4 +1,5 @@
 import { SkillError } from "../artifact/errors.ts";
+import { DEFAULT_ARCHIVE_LIMITS } from "../artifact/limits.ts";
 import { type VerifiedArtifact, verifyArtifactAsync } from "../artifact/verify.ts";
 import {
   addTrustedKey,
@@ -81,11 +82,14 @@ export async function verifyWithFlags(
   path: string,
   values: TrustFlagValues & Parameters<typeof runtimeFromFlags>[0],
 ): Promise<VerifiedArtifact> {
-  const verified = await verifyArtifactAsync(readInput(path, "artifact"), {
-    trustStore: trustStoreFromFlags(values),
-    allowTofu: values["allow-tofu"] ?? false,
-    runtime: runtimeFromFlags(values),
-  });
+  const verified = await verifyArtifactAsync(
+    readInput(path, "artifact", DEFAULT_ARCHIVE_LIMITS.maxArtifactBytes),
+    {
+      trustStore: trustStoreFromFlags(values),
+      allowTofu: values["allow-tofu"] ?? false,
+      runtime: runtimeFromFlags(values),
+    },
+  );
   const storePath = values["trust-store"];
   if (verified.trustDecision === "tofu_newly_pinned" && storePath !== undefined) {
     persistNewPin(storePath, verified.manifest.publisher, verified.publicKeyHex);

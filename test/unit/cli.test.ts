@@ -1,7 +1,7 @@
 /** The palyra-skill CLI as a user runs it: real processes, real files, exit codes, --json. */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -212,8 +212,16 @@ test("inspect shows manifest, entries and signature without a trust decision", (
 
 test("bad input gets one line and an exit code, never a stack trace", () => {
   writeFileSync(join(dir, "garbage.palyra-skill"), "not a zip at all");
+  // A sparse file past the 64 MiB limit: refused from its size, never read into memory.
+  writeFileSync(join(dir, "huge.palyra-skill"), "");
+  truncateSync(join(dir, "huge.palyra-skill"), 64 * 1024 * 1024 + 1);
   const cases: [string[], number, RegExp][] = [
     [["verify", "garbage.palyra-skill"], 1, /^error\[ARCHIVE_MALFORMED\]: /],
+    [
+      ["inspect", "huge.palyra-skill"],
+      1,
+      /^error\[ARTIFACT_TOO_LARGE\]: artifact huge\.palyra-skill is 67108865 bytes/,
+    ],
     [["verify", "missing.palyra-skill"], 2, /^error\[IO_ERROR\]: cannot read artifact/],
     [["verify"], 2, /^error\[USAGE\]/],
     [["verify", "x", "--bogus"], 2, /^error\[USAGE\]/],

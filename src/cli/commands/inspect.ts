@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { canonicalManifest } from "../../artifact/canonical-manifest.ts";
+import { DEFAULT_ARCHIVE_LIMITS } from "../../artifact/limits.ts";
 import { sha256Hex } from "../../artifact/payload.ts";
 import { derivedViews, inspectArtifactAsync } from "../../artifact/verify.ts";
 import { UsageError } from "../cli-error.ts";
@@ -19,7 +20,7 @@ export async function inspect(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError("inspect takes exactly one ARTIFACT");
   const path = positionals[0] as string;
-  const bytes = readInput(path, "artifact");
+  const bytes = readInput(path, "artifact", DEFAULT_ARCHIVE_LIMITS.maxArtifactBytes);
   const inspected = await inspectArtifactAsync(bytes, { runtime: runtimeFromFlags(values) });
   const entries = inspected.entries.map((e) => ({
     path: e.path,

@@ -187,9 +187,14 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
 
   // Our own CA and a serving certificate for 127.0.0.1/localhost (the pki helper, Go stdlib).
-  execFileSync(join(bin, "pki"), ["-dir", certDir, "-hosts", "127.0.0.1,localhost"], {
-    stdio: "inherit",
-  });
+  try {
+    execFileSync(join(bin, "pki"), ["-dir", certDir, "-hosts", "127.0.0.1,localhost"], {
+      stdio: "inherit",
+    });
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
   writeFileSync(join(certDir, "sa.key"), privateKey.export({ type: "pkcs8", format: "pem" }), {
     mode: 0o600,

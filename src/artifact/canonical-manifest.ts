@@ -34,6 +34,29 @@ function withoutEmptyLists(record: Ordered, keys: readonly string[]): Ordered {
   return record;
 }
 
+/** Plugin metadata lists, which the reference omits when empty. */
+const PLUGIN_LISTS = [
+  "contracts",
+  "required_capabilities",
+  "optional_capabilities",
+  "storage_prefixes",
+  "outbound_hosts",
+  "secret_scopes",
+  "event_subscriptions",
+] as const;
+
+/** Plugin metadata fields in the reference's struct order. */
+const PLUGIN_FIELDS = [
+  "plugin_id",
+  "abi_major",
+  "default_tool_id",
+  "default_module_path",
+  "default_entrypoint",
+  "contracts",
+  "risk",
+  ...PLUGIN_LISTS.slice(1),
+] as const;
+
 /**
  * The manifest as the reference serialises it: struct field order, optional fields omitted
  * when absent, plugin lists omitted when empty. Used for the TOML written at build time and
@@ -42,32 +65,7 @@ function withoutEmptyLists(record: Ordered, keys: readonly string[]): Ordered {
 export function canonicalManifest(m: SkillManifest): Ordered {
   const c = m.capabilities;
   const op = m.operator;
-  const plugin = withoutEmptyLists(
-    pick(op.plugin, [
-      "plugin_id",
-      "abi_major",
-      "default_tool_id",
-      "default_module_path",
-      "default_entrypoint",
-      "contracts",
-      "risk",
-      "required_capabilities",
-      "optional_capabilities",
-      "storage_prefixes",
-      "outbound_hosts",
-      "secret_scopes",
-      "event_subscriptions",
-    ]),
-    [
-      "contracts",
-      "required_capabilities",
-      "optional_capabilities",
-      "storage_prefixes",
-      "outbound_hosts",
-      "secret_scopes",
-      "event_subscriptions",
-    ],
-  );
+  const plugin = withoutEmptyLists(pick(op.plugin, PLUGIN_FIELDS), PLUGIN_LISTS);
   if (plugin.risk === "internal") delete plugin.risk;
   for (const list of ["required_capabilities", "optional_capabilities"] as const) {
     if (op.plugin[list].length > 0)

@@ -1,27 +1,33 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { SkillError } from "../artifact/errors.ts";
+import { type ErrorCode, SkillError } from "../artifact/errors.ts";
 import { UsageError } from "./cli-error.ts";
 
+/** A size limit for an input file, and the error code for a file past it (none: usage error). */
+export interface InputLimit {
+  readonly bytes: number;
+  readonly code?: ErrorCode;
+}
+
 /**
- * Reads an input file. With `maxBytes`, a larger file is refused before it is read, so a
- * multi-gigabyte "artifact" costs a stat, not the memory to hold it.
+ * Reads an input file. With a limit, a larger file is refused before it is read, so a
+ * multi-gigabyte input costs a stat, not the memory to hold it.
  */
-export function readInput(path: string, what: string, maxBytes?: number): Buffer {
+export function readInput(path: string, what: string, limit?: InputLimit): Buffer {
   try {
-    if (maxBytes !== undefined) {
+    if (limit !== undefined) {
       const size = statSync(path).size;
-      if (size > maxBytes) {
-        throw new SkillError(
-          "ARTIFACT_TOO_LARGE",
-          `${what} ${path} is ${size} bytes; the limit is ${maxBytes}`,
-        );
+      if (size > limit.bytes) {
+        const message = `${what} ${path} is ${size} bytes; the limit is ${limit.bytes}`;
+        throw limit.code === undefined
+          ? new UsageError(message)
+          : new SkillError(limit.code, message);
       }
     }
     return readFileSync(path);
   } catch (error) {
-    if (error instanceof SkillError) throw error;
+    if (error instanceof SkillError || error instanceof UsageError) throw error;
     throw new UsageError(
       `cannot read ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
       "IO_ERROR",

@@ -83,7 +83,10 @@ export async function verifyWithFlags(
   values: TrustFlagValues & Parameters<typeof runtimeFromFlags>[0],
 ): Promise<VerifiedArtifact> {
   const verified = await verifyArtifactAsync(
-    readInput(path, "artifact", DEFAULT_ARCHIVE_LIMITS.maxArtifactBytes),
+    readInput(path, "artifact", {
+      bytes: DEFAULT_ARCHIVE_LIMITS.maxArtifactBytes,
+      code: "ARTIFACT_TOO_LARGE",
+    }),
     {
       trustStore: trustStoreFromFlags(values),
       allowTofu: values["allow-tofu"] ?? false,

@@ -3,6 +3,7 @@ import { basename, dirname, isAbsolute } from "node:path";
 import { parseArgs } from "node:util";
 import { buildArtifact } from "../../artifact/build.ts";
 import { parseSigningKey } from "../../artifact/ed25519.ts";
+import { DEFAULT_ARCHIVE_LIMITS } from "../../artifact/limits.ts";
 import { UsageError } from "../cli-error.ts";
 import { EXIT } from "../exit-codes.ts";
 import { readInput, readStdin, writeAtomic } from "../io.ts";
@@ -26,6 +27,12 @@ export function entryPathFromArgument(argument: string): string {
   }
   return trimmed.replaceAll("\\", "/");
 }
+
+// Every input becomes one artifact entry: refuse a file past the entry limit before reading it.
+const ENTRY_LIMIT = {
+  bytes: DEFAULT_ARCHIVE_LIMITS.maxEntryBytes,
+  code: "ENTRY_TOO_LARGE",
+} as const;
 
 export async function build(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -51,7 +58,8 @@ export async function build(args: string[]): Promise<number> {
   if ((keyFile === undefined) === !values["signing-key-stdin"]) {
     throw new UsageError("build takes exactly one of --signing-key-file or --signing-key-stdin");
   }
-  const keyBytes = keyFile === undefined ? await readStdin() : readInput(keyFile, "signing key");
+  const keyBytes =
+    keyFile === undefined ? await readStdin() : readInput(keyFile, "signing key", { bytes: 4096 });
   if (keyBytes.length === 0) throw new UsageError("the signing key input is empty");
   let signedAt: number | undefined;
   if (values["signed-at-unix-ms"] !== undefined) {
@@ -61,17 +69,17 @@ export async function build(args: string[]): Promise<number> {
   }
 
   const built = buildArtifact({
-    manifestToml: readInput(values.manifest as string, "manifest").toString("utf8"),
+    manifestToml: readInput(values.manifest as string, "manifest", ENTRY_LIMIT).toString("utf8"),
     modules: values.module.map((path) => ({
       path: entryPathFromArgument(path),
-      data: readInput(path, "module"),
+      data: readInput(path, "module", ENTRY_LIMIT),
     })),
     assets: (values.asset ?? []).map((path) => ({
       path: entryPathFromArgument(path),
-      data: readInput(path, "asset"),
+      data: readInput(path, "asset", ENTRY_LIMIT),
     })),
-    sbom: readInput(values.sbom as string, "SBOM"),
-    provenance: readInput(values.provenance as string, "provenance"),
+    sbom: readInput(values.sbom as string, "SBOM", ENTRY_LIMIT),
+    provenance: readInput(values.provenance as string, "provenance", ENTRY_LIMIT),
     signingKey: parseSigningKey(keyBytes),
     ...(signedAt === undefined ? {} : { signedAtUnixMs: signedAt }),
   });

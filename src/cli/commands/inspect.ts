@@ -20,7 +20,10 @@ export async function inspect(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError("inspect takes exactly one ARTIFACT");
   const path = positionals[0] as string;
-  const bytes = readInput(path, "artifact", DEFAULT_ARCHIVE_LIMITS.maxArtifactBytes);
+  const bytes = readInput(path, "artifact", {
+    bytes: DEFAULT_ARCHIVE_LIMITS.maxArtifactBytes,
+    code: "ARTIFACT_TOO_LARGE",
+  });
   const inspected = await inspectArtifactAsync(bytes, { runtime: runtimeFromFlags(values) });
   const entries = inspected.entries.map((e) => ({
     path: e.path,

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { ED25519_BACKEND } from "../artifact/ed25519.ts";
 import { SkillError } from "../artifact/errors.ts";
 import { UsageError } from "./cli-error.ts";
 import * as auditCommand from "./commands/audit.ts";
@@ -25,6 +27,8 @@ Usage:
 ${Object.values(COMMANDS)
   .map((c) => `  ${c.usage}`)
   .join("\n")}
+
+  palyra-skill --version
 
 Exit codes: 0 ok, 1 rejected or failed, 2 usage or input error, 3 audit requires quarantine.
 `;
@@ -63,6 +67,15 @@ export async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     process.stdout.write(HELP);
     return name === undefined ? EXIT.USAGE : EXIT.OK;
+  }
+  if (name === "--version" || name === "version") {
+    const pkg = JSON.parse(
+      readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
+    ) as { version: string };
+    process.stdout.write(
+      `palyra-skill ${pkg.version} (ed25519: ${ED25519_BACKEND}, node ${process.version})\n`,
+    );
+    return EXIT.OK;
   }
   const command = COMMANDS[name];
   const json = args.includes("--json");

@@ -57,6 +57,12 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+test("--version names the package version and the Ed25519 backend", () => {
+  const run = cli(["--version"]);
+  assert.equal(run.status, 0);
+  assert.match(run.stdout, /^palyra-skill \d+\.\d+\.\d+ \(ed25519: libsodium, node v24\./);
+});
+
 test("keygen writes a 0600 hex seed and its public key, and never overwrites silently", () => {
   assert.equal(statSync(join(dir, "dev.key")).mode & 0o777, 0o600);
   assert.match(readFileSync(join(dir, "dev.key"), "utf8"), /^[0-9a-f]{64}\n$/);

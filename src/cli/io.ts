@@ -69,8 +69,14 @@ export function writeAtomic(path: string, data: string | Uint8Array, mode = 0o64
   }
 }
 
-export async function readStdin(): Promise<Buffer> {
+/** Reads standard input, refusing more than maxBytes (a signing key is a few dozen bytes). */
+export async function readStdin(maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  let total = 0;
+  for await (const chunk of process.stdin) {
+    total += (chunk as Buffer).length;
+    if (total > maxBytes) throw new UsageError(`standard input is longer than ${maxBytes} bytes`);
+    chunks.push(chunk as Buffer);
+  }
   return Buffer.concat(chunks);
 }

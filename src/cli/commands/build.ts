@@ -28,6 +28,8 @@ export function entryPathFromArgument(argument: string): string {
   return trimmed.replaceAll("\\", "/");
 }
 
+// A signing key is 32 bytes, or 64 hex / 44 base64 characters: anything near 4 KiB is not one.
+const KEY_LIMIT = 4096;
 // Every input becomes one artifact entry: refuse a file past the entry limit before reading it.
 const ENTRY_LIMIT = {
   bytes: DEFAULT_ARCHIVE_LIMITS.maxEntryBytes,
@@ -59,7 +61,9 @@ export async function build(args: string[]): Promise<number> {
     throw new UsageError("build takes exactly one of --signing-key-file or --signing-key-stdin");
   }
   const keyBytes =
-    keyFile === undefined ? await readStdin() : readInput(keyFile, "signing key", { bytes: 4096 });
+    keyFile === undefined
+      ? await readStdin(KEY_LIMIT)
+      : readInput(keyFile, "signing key", { bytes: KEY_LIMIT });
   if (keyBytes.length === 0) throw new UsageError("the signing key input is empty");
   let signedAt: number | undefined;
   if (values["signed-at-unix-ms"] !== undefined) {

@@ -319,6 +319,21 @@ test("kubectl shows the printer columns, the category and the field documentatio
   assert.match(explain, /Exactly one of url, configMapRef, secretRef\s+or oci must be set/);
 });
 
+const RBAC = "/apis/rbac.authorization.k8s.io/v1/namespaces/default";
+
+/** Binds the skill-reader Role in default to one subject; asserts the API server created it. */
+async function bindSkillReader(name: string, subject: Record<string, string>): Promise<void> {
+  const binding = {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name, namespace: "default" },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "skill-reader" },
+    subjects: [subject],
+  };
+  const created = await kube("POST", `${RBAC}/rolebindings`, binding);
+  assert.equal(created.status, 201, created.body.message);
+}
+
 describe("RBAC", () => {
   test("an ordinary user without grants is refused, and allowed once granted", async () => {
     const { user } = testCluster();
@@ -342,28 +357,13 @@ describe("RBAC", () => {
         },
       ],
     };
-    const binding = {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "RoleBinding",
-      metadata: { name: "alice-reads-skills", namespace: "default" },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "skill-reader" },
-      subjects: [{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "alice" }],
-    };
-    assert.equal(
-      (await kube("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles", role))
-        .status,
-      201,
-    );
-    assert.equal(
-      (
-        await kube(
-          "POST",
-          "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
-          binding,
-        )
-      ).status,
-      201,
-    );
+    const created = await kube("POST", `${RBAC}/roles`, role);
+    assert.equal(created.status, 201, created.body.message);
+    await bindSkillReader("alice-reads-skills", {
+      kind: "User",
+      apiGroup: "rbac.authorization.k8s.io",
+      name: "alice",
+    });
     const allowed = await kube("GET", SKILLS, undefined, { token: user.token });
     assert.equal(allowed.status, 200, allowed.body.message);
     const write = await kube("POST", SKILLS, skill("by-alice", validSpec()), { token: user.token });
@@ -380,23 +380,11 @@ describe("RBAC", () => {
       String(denied.body.message),
       /User "system:serviceaccount:default:robot" cannot list/,
     );
-    const binding = {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "RoleBinding",
-      metadata: { name: "robot-reads-skills", namespace: "default" },
-      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "skill-reader" },
-      subjects: [{ kind: "ServiceAccount", name: "robot", namespace: "default" }],
-    };
-    assert.equal(
-      (
-        await kube(
-          "POST",
-          "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
-          binding,
-        )
-      ).status,
-      201,
-    );
+    await bindSkillReader("robot-reads-skills", {
+      kind: "ServiceAccount",
+      name: "robot",
+      namespace: "default",
+    });
     const allowed = await kube("GET", SKILLS, undefined, { impersonate: sa });
     assert.equal(allowed.status, 200, allowed.body.message);
     const { user } = testCluster();

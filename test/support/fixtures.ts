@@ -42,3 +42,13 @@ export function editManifest(from: string | RegExp, to: string): string {
   if (edited === text) throw new Error(`fixture edit did not apply: ${String(from)}`);
   return edited;
 }
+
+/** The entries of an artifact built from the echo-http example, in payload (byte-wise) order. */
+export const ECHO_ENTRY_PATHS = [
+  "assets/prompt.txt",
+  "modules/echo.wasm",
+  "provenance.json",
+  "sbom.cdx.json",
+  "signature.json",
+  "skill.toml",
+];

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { ECHO_ENTRY_PATHS } from "../support/fixtures.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const EXAMPLES = join(ROOT, "examples");
@@ -204,14 +205,7 @@ test("inspect shows manifest, entries and signature without a trust decision", (
   assert.equal(inspected.signature.public_key_hex, publicKey);
   assert.deepEqual(
     inspected.entries.map((e: { path: string }) => e.path),
-    [
-      "assets/prompt.txt",
-      "modules/echo.wasm",
-      "provenance.json",
-      "sbom.cdx.json",
-      "signature.json",
-      "skill.toml",
-    ],
+    ECHO_ENTRY_PATHS,
   );
   assert.equal(inspected.trust_decision, undefined);
 });

@@ -10,6 +10,7 @@ import { writeArchive } from "../../src/artifact/zip-writer.ts";
 import { assertSkillError } from "../support/assert-error.ts";
 import {
   buildEcho,
+  ECHO_ENTRY_PATHS,
   echoRequest,
   editManifest,
   TEST_KEY_HEX,
@@ -26,14 +27,7 @@ test("build -> verify -> audit round trip", () => {
   assert.equal(verified.trustDecision, "allowlisted");
   assert.deepEqual(
     verified.entries.map((e) => e.path),
-    [
-      "assets/prompt.txt",
-      "modules/echo.wasm",
-      "provenance.json",
-      "sbom.cdx.json",
-      "signature.json",
-      "skill.toml",
-    ],
+    ECHO_ENTRY_PATHS,
   );
   assert.deepEqual(
     verified.manifest.integrity.files.map((f) => f.path),

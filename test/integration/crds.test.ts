@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { before, describe, test } from "node:test";
 import { parse } from "yaml";
 import { crdDocuments, installCrds } from "../support/crds.ts";
-import { kube, testCluster } from "../support/kube.ts";
+import { kube, testCluster, waitFor } from "../support/kube.ts";
 
 const GROUP = "/apis/skills.palyra.dev/v1alpha1";
 const SKILLS = `${GROUP}/namespaces/default/skills`;
@@ -334,6 +334,15 @@ async function bindSkillReader(name: string, subject: Record<string, string>): P
   assert.equal(created.status, 201, created.body.message);
 }
 
+/** Waits until listing skills is allowed for the caller (fails after 10 s). */
+async function untilAllowed(options: { token?: string; impersonate?: string }): Promise<void> {
+  await waitFor(
+    "the new RoleBinding to take effect",
+    async () => ((await kube("GET", SKILLS, undefined, options)).status === 200 ? true : undefined),
+    10_000,
+  );
+}
+
 describe("RBAC", () => {
   test("an ordinary user without grants is refused, and allowed once granted", async () => {
     const { user } = testCluster();
@@ -364,8 +373,8 @@ describe("RBAC", () => {
       apiGroup: "rbac.authorization.k8s.io",
       name: "alice",
     });
-    const allowed = await kube("GET", SKILLS, undefined, { token: user.token });
-    assert.equal(allowed.status, 200, allowed.body.message);
+    // The RBAC authorizer reads bindings from a watch cache: a new grant applies within moments.
+    await untilAllowed({ token: user.token });
     const write = await kube("POST", SKILLS, skill("by-alice", validSpec()), { token: user.token });
     assert.equal(write.status, 403, "read access does not grant create");
     const policies = await kube("GET", POLICIES, undefined, { token: user.token });
@@ -385,8 +394,7 @@ describe("RBAC", () => {
       name: "robot",
       namespace: "default",
     });
-    const allowed = await kube("GET", SKILLS, undefined, { impersonate: sa });
-    assert.equal(allowed.status, 200, allowed.body.message);
+    await untilAllowed({ impersonate: sa });
     const { user } = testCluster();
     const noImpersonation = await kube("GET", SKILLS, undefined, {
       token: user.token,

@@ -1,5 +1,5 @@
 import type { JsonValue, SkillManifest } from "./manifest.ts";
-import { compareCodePoints } from "./manifest.ts";
+import { compareUtf8 } from "./paths.ts";
 
 type Ordered = { [key: string]: JsonValue };
 
@@ -8,7 +8,7 @@ function sortJson(value: JsonValue): JsonValue {
   if (Array.isArray(value)) return value.map(sortJson);
   if (typeof value === "object" && value !== null) {
     const out: Ordered = {};
-    for (const key of Object.keys(value).sort(compareCodePoints))
+    for (const key of Object.keys(value).sort(compareUtf8))
       out[key] = sortJson(value[key] as JsonValue);
     return out;
   }
@@ -86,7 +86,7 @@ export function canonicalManifest(m: SkillManifest): Ordered {
   };
   if (op.config !== undefined) {
     const properties: Ordered = {};
-    for (const name of Object.keys(op.config.properties).sort(compareCodePoints)) {
+    for (const name of Object.keys(op.config.properties).sort(compareUtf8)) {
       const p = op.config.properties[name];
       if (p === undefined) continue;
       const property = pick(p, ["type", "title", "description"]);

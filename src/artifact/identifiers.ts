@@ -1,17 +1,10 @@
 /** Identifier: non-empty, only `[a-z0-9._:-]` (publishers, tool ids, key names, capabilities). */
 const IDENTIFIER = /^[a-z0-9._:-]+$/;
-/** Skill id: non-empty dot-separated segments of `[a-z0-9_-]`. */
-const SKILL_ID = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/;
 const SEMVER = /^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$/;
-export const PUBLIC_KEY_HEX = /^[0-9a-f]{64}$/;
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 export function isIdentifier(value: string): boolean {
   return IDENTIFIER.test(value);
-}
-
-export function isSkillId(value: string): boolean {
-  return SKILL_ID.test(value);
 }
 
 export interface SemVer {

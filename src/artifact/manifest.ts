@@ -1,10 +1,10 @@
 import { Ajv, type ErrorObject } from "ajv";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { SkillError } from "./errors.ts";
-import { compareSemVer, parseSemVer, type SemVer } from "./identifiers.ts";
+import { compareSemVer, isIdentifier, parseSemVer, type SemVer } from "./identifiers.ts";
 import { DEFAULT_RUNTIME_TARGET, type RuntimeTarget } from "./limits.ts";
 import { MANIFEST_SCHEMA } from "./manifest-schema.ts";
-import { normalizeEntryPath } from "./paths.ts";
+import { compareUtf8, normalizeEntryPath } from "./paths.ts";
 import { checkToolSchema } from "./tool-schema.ts";
 import { rustTrim } from "./trim.ts";
 
@@ -330,7 +330,6 @@ export function parseManifest(text: string): SkillManifest {
 
 // ---- grammar helpers (messages follow the reference so reports read the same) ----
 
-const IDENTIFIER_CHARS = /^[a-z0-9._:-]+$/;
 const LABEL_CHARS = /^[a-z0-9._-]+$/;
 const ENTRYPOINT_CHARS = /^[a-z0-9_-]+$/;
 const HOST_CHARS = /^[A-Za-z0-9.-]+$/;
@@ -338,7 +337,7 @@ const HOST_CHARS = /^[A-Za-z0-9.-]+$/;
 export function normalizeIdentifier(value: string, field: string): string {
   const trimmed = rustTrim(value);
   if (trimmed === "") throw invalid(`${field} cannot be empty`, field);
-  if (!IDENTIFIER_CHARS.test(trimmed)) throw invalid(`${field} must use [a-z0-9._-:]`, field);
+  if (!isIdentifier(trimmed)) throw invalid(`${field} must use [a-z0-9._-:]`, field);
   return trimmed;
 }
 
@@ -750,7 +749,7 @@ function validateConfig(config: NonNullable<OperatorMetadata["config"]>): void {
       );
     }
   }
-  for (const name of Object.keys(config.properties).sort(compareCodePoints)) {
+  for (const name of Object.keys(config.properties).sort(compareUtf8)) {
     const property = config.properties[name] as ConfigProperty;
     const field = `operator.config.properties.${name}`;
     checkConfigKey(name, "operator.config.properties");
@@ -791,11 +790,6 @@ function validateConfig(config: NonNullable<OperatorMetadata["config"]>): void {
       }
     }
   }
-}
-
-/** Code-point order, which is UTF-8 byte order: how Rust's BTreeMap<String, _> iterates. */
-export function compareCodePoints(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }
 
 // ---- compat and warnings ----
@@ -858,7 +852,7 @@ export function collectManifestWarnings(m: SkillManifest): ManifestWarning[] {
     warn("missing_operator_display_name", "operator.display_name is missing");
   const config = m.operator.config;
   if (config !== undefined) {
-    const names = Object.keys(config.properties).sort(compareCodePoints);
+    const names = Object.keys(config.properties).sort(compareUtf8);
     if (names.length === 0) {
       warn(
         "empty_operator_config_contract",

@@ -1,4 +1,5 @@
 import { SkillError } from "../artifact/errors.ts";
+import { isIdentifier } from "../artifact/identifiers.ts";
 import { compareUtf8 } from "../artifact/paths.ts";
 import { rustTrim } from "../artifact/trim.ts";
 
@@ -30,12 +31,10 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-const IDENTIFIER = /^[a-z0-9._:-]+$/;
-
 /** Publishers are identifiers; surrounding white space is dropped, as the reference does. */
 export function normalizePublisher(publisher: string, field = "publisher"): string {
   const trimmed = rustTrim(publisher);
-  if (!IDENTIFIER.test(trimmed)) {
+  if (!isIdentifier(trimmed)) {
     throw invalid(
       `${field}: publisher ${JSON.stringify(publisher)} must be a non-empty identifier of [a-z0-9._-:]`,
       field,

@@ -185,7 +185,7 @@ function moduleChecks(
   return checks;
 }
 
-function wildcardOptIns(manifest: SkillManifest): string[] {
+export function wildcardOptIns(manifest: SkillManifest): string[] {
   const optIn = manifest.capabilities.wildcard_opt_in;
   return (["filesystem", "http_egress", "secrets", "device", "node"] as const).filter(
     (flag) => optIn[flag],

@@ -208,6 +208,15 @@ export interface SkillTrustPolicyStatus {
   observedGeneration?: number;
   /** How many Skills this policy governs. */
   governedSkills?: number;
+  /** The Trust-On-First-Use pins in this policy's trust store, one per publisher. */
+  tofuPins?: {
+    /** The pinned publisher. */
+    publisher: string;
+    /** The pinned Ed25519 public key (64 lower-case hex characters). */
+    key: string;
+    /** The key id (ed25519:<16 hex>). */
+    keyId?: string;
+  }[];
   /** Allowlisted publishers plus TOFU-pinned publishers in the trust store. */
   trustedPublishers?: number;
   /** Ready, with observedGeneration. */

@@ -1,0 +1,151 @@
+/**
+ * The SkillTrustPolicy reconciler: validates what CEL cannot (the trust store exists and parses,
+ * TOFU has somewhere to pin), and reports the Skills it governs and the TOFU pins it holds.
+ */
+
+import type {
+  Skill,
+  SkillTrustPolicy,
+  SkillTrustPolicyStatus,
+} from "../../api/v1alpha1/types.generated.ts";
+import { keyIdFor } from "../../artifact/ed25519.ts";
+import { JSON_PATCH, KubeApiError, type KubeClient } from "../../kube/client.ts";
+import { type Condition, type DesiredCondition, setConditions } from "../../kube/conditions.ts";
+import type { Informer, KubeObject } from "../../kube/informer.ts";
+import { deepEqual } from "../../kube/patch.ts";
+import type { HandlerResult } from "../../kube/workqueue.ts";
+import type { OperatorMetrics } from "../../operator/metrics.ts";
+import type { TrustStoreObservation } from "../skill/decide.ts";
+import { resolvePolicy } from "./select.ts";
+import type { TrustStoreCache } from "./trust-store.ts";
+
+export interface PolicyObservation {
+  policy: SkillTrustPolicy;
+  trustStore: TrustStoreObservation;
+  governedSkills: number;
+  now: Date;
+}
+
+/** Pure: the status a policy should have. */
+export function decidePolicyStatus(obs: PolicyObservation): SkillTrustPolicyStatus {
+  const { policy, trustStore } = obs;
+  const generation = policy.metadata.generation ?? 0;
+  const publishers = new Set((policy.spec.publishers ?? []).map((p) => p.name));
+  const status: SkillTrustPolicyStatus = {
+    observedGeneration: generation,
+    governedSkills: obs.governedSkills,
+  };
+  let ready: DesiredCondition;
+  if (trustStore.kind === "ok") {
+    for (const p of trustStore.store.trustedPublishers.keys()) publishers.add(p);
+    const pins = [...trustStore.store.tofuPublishers].map(([publisher, key]) => ({
+      publisher,
+      key,
+      keyId: keyIdFor(Buffer.from(key, "hex")),
+    }));
+    for (const pin of pins) publishers.add(pin.publisher);
+    status.tofuPins = pins;
+    ready = {
+      type: "Ready",
+      status: "True",
+      reason: "Ready",
+      message: `trust store ${trustStore.ref.namespace}/${trustStore.ref.name} holds ${pins.length} TOFU pin(s)`,
+    };
+  } else if (trustStore.kind === "unset") {
+    ready =
+      policy.spec.allowTofu === true
+        ? {
+            type: "Ready",
+            status: "False",
+            reason: "TrustStoreRequired",
+            message: "allowTofu is true but spec.trustStore is not set, so no key can be pinned",
+          }
+        : {
+            type: "Ready",
+            status: "True",
+            reason: "Ready",
+            message: "allowlist only (no trust store)",
+          };
+  } else if (trustStore.kind === "missing") {
+    ready = {
+      type: "Ready",
+      status: "False",
+      reason: "TrustStoreNotFound",
+      message: `trust store ConfigMap ${trustStore.ref.namespace}/${trustStore.ref.name} does not exist`,
+    };
+  } else {
+    ready = {
+      type: "Ready",
+      status: "False",
+      reason: "TrustStoreInvalid",
+      message: `trust store ConfigMap ${trustStore.ref.namespace}/${trustStore.ref.name} key ${trustStore.ref.key}: ${trustStore.message}`,
+    };
+  }
+  status.trustedPublishers = publishers.size;
+  status.conditions = setConditions(policy.status?.conditions as Condition[] | undefined, [ready], {
+    generation,
+    now: obs.now,
+    order: ["Ready"],
+  });
+  return status;
+}
+
+export interface PolicyReconcilerDeps {
+  client: KubeClient;
+  policies: Informer<SkillTrustPolicy>;
+  skills: Informer<Skill>;
+  namespaces: Informer<KubeObject>;
+  trustStores: TrustStoreCache;
+  metrics: OperatorMetrics;
+  now?: () => Date;
+}
+
+export class PolicyReconciler {
+  #d: PolicyReconcilerDeps;
+
+  constructor(deps: PolicyReconcilerDeps) {
+    this.#d = deps;
+  }
+
+  async reconcile(name: string): Promise<HandlerResult> {
+    const d = this.#d;
+    const policy = d.policies.get(name);
+    if (!policy || policy.metadata.deletionTimestamp) return;
+    const trustStore = await d.trustStores.observe(policy);
+    const all = d.policies.list();
+    let governedSkills = 0;
+    for (const skill of d.skills.list()) {
+      if (skill.metadata.deletionTimestamp) continue;
+      const labels = d.namespaces.get(skill.metadata.namespace ?? "")?.metadata.labels ?? {};
+      const resolved = resolvePolicy(skill, all, labels);
+      if (resolved.kind === "found" && resolved.policy.metadata.name === name) governedSkills++;
+    }
+    const status = decidePolicyStatus({
+      policy,
+      trustStore,
+      governedSkills,
+      now: (d.now ?? (() => new Date()))(),
+    });
+    if (deepEqual(policy.status ?? {}, status)) return;
+    try {
+      await d.client.request(
+        `/apis/skills.palyra.dev/v1alpha1/skilltrustpolicies/${encodeURIComponent(name)}/status`,
+        {
+          method: "PATCH",
+          contentType: JSON_PATCH,
+          body: [
+            { op: "test", path: "/metadata/uid", value: policy.metadata.uid },
+            { op: "add", path: "/status", value: status },
+          ],
+          timeoutMs: 30_000,
+        },
+      );
+      d.metrics.statusWrites.inc({ kind: "SkillTrustPolicy" });
+    } catch (error) {
+      if (error instanceof KubeApiError && error.notFound) return;
+      if (error instanceof KubeApiError && (error.conflict || error.status === 422))
+        return { conflict: true };
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The trust-store ConfigMaps: read at the resourceVersion the informer last saw (one GET per
+ * change, parsed once), and TOFU pins written with that resourceVersion as precondition so that
+ * two writers racing to pin one publisher can never both win, and nothing is overwritten.
+ */
+
+import type { SkillTrustPolicy } from "../../api/v1alpha1/types.generated.ts";
+import { SkillError } from "../../artifact/errors.ts";
+import { KubeApiError, type KubeClient, MERGE_PATCH } from "../../kube/client.ts";
+import type { Informer, KubeObject } from "../../kube/informer.ts";
+import {
+  EMPTY_TRUST_STORE,
+  parseTrustStore,
+  pinTofuKey,
+  serializeTrustStore,
+} from "../../trust/store.ts";
+import type { TrustStoreObservation, TrustStoreRef } from "../skill/decide.ts";
+
+interface ConfigMap {
+  metadata: { resourceVersion?: string; uid?: string };
+  data?: Record<string, string>;
+}
+
+export function trustStoreRefOf(policy: SkillTrustPolicy): TrustStoreRef | undefined {
+  const ts = policy.spec.trustStore;
+  return ts
+    ? { namespace: ts.namespace, name: ts.name, key: ts.key ?? "trust-store.json" }
+    : undefined;
+}
+
+export type PinResult = "pinned" | "conflict";
+
+export class TrustStoreCache {
+  #client: KubeClient;
+  #configMaps: Informer<KubeObject>;
+  #objects = new Map<
+    string,
+    { resourceVersion: string; object: ConfigMap | undefined; stale: boolean }
+  >();
+  #parsed = new Map<string, TrustStoreObservation>();
+
+  constructor(client: KubeClient, configMaps: Informer<KubeObject>) {
+    this.#client = client;
+    this.#configMaps = configMaps;
+  }
+
+  async observe(policy: SkillTrustPolicy): Promise<TrustStoreObservation> {
+    const ref = trustStoreRefOf(policy);
+    if (!ref) return { kind: "unset" };
+    const id = `${ref.namespace}/${ref.name}`;
+    const known = this.#configMaps.get(id)?.metadata.resourceVersion;
+    let entry = this.#objects.get(id);
+    if (!entry || entry.stale || entry.resourceVersion !== known) {
+      let object: ConfigMap | undefined;
+      try {
+        object = await this.#client.request<ConfigMap>(
+          `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/configmaps/${encodeURIComponent(ref.name)}`,
+          { timeoutMs: 30_000 },
+        );
+      } catch (error) {
+        if (!(error instanceof KubeApiError && error.notFound)) throw error;
+      }
+      entry = { resourceVersion: object?.metadata.resourceVersion ?? "", object, stale: false };
+      this.#objects.set(id, entry);
+    }
+    const cacheKey = `${id}#${ref.key}@${entry.resourceVersion}`;
+    const cached = this.#parsed.get(cacheKey);
+    if (cached) return cached;
+    let observation: TrustStoreObservation;
+    if (!entry.object) observation = { kind: "missing", ref };
+    else {
+      const text = entry.object.data?.[ref.key];
+      try {
+        observation = {
+          kind: "ok",
+          ref,
+          store:
+            text === undefined || text.trim() === "" ? EMPTY_TRUST_STORE : parseTrustStore(text),
+          resourceVersion: entry.resourceVersion,
+        };
+      } catch (error) {
+        observation = {
+          kind: "invalid",
+          ref,
+          message: error instanceof SkillError ? error.message : String(error),
+        };
+      }
+    }
+    if (this.#parsed.size > 1024) this.#parsed.clear();
+    this.#parsed.set(cacheKey, observation);
+    return observation;
+  }
+
+  /** Writes a first-use pin; "conflict" when the store changed since it was read. */
+  async pin(
+    observed: Extract<TrustStoreObservation, { kind: "ok" }>,
+    publisher: string,
+    key: string,
+  ): Promise<PinResult> {
+    const { ref } = observed;
+    const id = `${ref.namespace}/${ref.name}`;
+    const next = serializeTrustStore(pinTofuKey(observed.store, publisher, key));
+    try {
+      const object = await this.#client.request<ConfigMap>(
+        `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/configmaps/${encodeURIComponent(ref.name)}`,
+        {
+          method: "PATCH",
+          contentType: MERGE_PATCH,
+          body: {
+            metadata: { resourceVersion: observed.resourceVersion },
+            data: { [ref.key]: next },
+          },
+          timeoutMs: 30_000,
+        },
+      );
+      this.#objects.set(id, {
+        resourceVersion: object.metadata.resourceVersion ?? "",
+        object,
+        stale: false,
+      });
+      return "pinned";
+    } catch (error) {
+      if (error instanceof KubeApiError && (error.conflict || error.notFound)) {
+        const entry = this.#objects.get(id);
+        if (entry) entry.stale = true;
+        return "conflict";
+      }
+      throw error;
+    }
+  }
+}

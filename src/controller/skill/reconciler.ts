@@ -1,0 +1,239 @@
+/**
+ * The Skill reconciler: observe (caches, trust store, artifact) -> decide (pure) -> act (TOFU
+ * pin, status) -> record (events). Idempotent: the same observations produce the same status,
+ * and an unchanged status is never written.
+ */
+
+import {
+  type Skill,
+  SkillApiVersion,
+  type SkillTrustPolicy,
+  SkillTrustPolicyApiVersion,
+} from "../../api/v1alpha1/types.generated.ts";
+import { KeyedBackoff } from "../../kube/backoff.ts";
+import { JSON_PATCH, KubeApiError, type KubeClient, MERGE_PATCH } from "../../kube/client.ts";
+import type { EventRecorder } from "../../kube/events.ts";
+import type { Informer, KubeObject } from "../../kube/informer.ts";
+import { deepEqual } from "../../kube/patch.ts";
+import type { HandlerResult } from "../../kube/workqueue.ts";
+import type { Logger } from "../../operator/log.ts";
+import type { OperatorMetrics } from "../../operator/metrics.ts";
+import { type ArtifactLoader, sourceRefOf } from "../../sources/artifact-loader.ts";
+import { resolvePolicy } from "../policy/select.ts";
+import type { TrustStoreCache } from "../policy/trust-store.ts";
+import { decideSkill, type SkillObservation } from "./decide.ts";
+import { computeVerdict, type Verdict } from "./verdict.ts";
+
+export const SKILL_FINALIZER = "skills.palyra.dev/finalizer";
+const SKILLS = "/apis/skills.palyra.dev/v1alpha1";
+
+export function skillPath(namespace: string, name: string, sub = ""): string {
+  return `${SKILLS}/namespaces/${encodeURIComponent(namespace)}/skills/${encodeURIComponent(name)}${sub}`;
+}
+
+export interface SkillReconcilerDeps {
+  client: KubeClient;
+  skills: Informer<Skill>;
+  policies: Informer<SkillTrustPolicy>;
+  namespaces: Informer<KubeObject>;
+  trustStores: TrustStoreCache;
+  loader: ArtifactLoader;
+  events: EventRecorder;
+  log: Logger;
+  metrics: OperatorMetrics;
+  now?: () => Date;
+  /** Asks for the policy to be reconciled again (its status lists the pins). */
+  policyChanged?: (name: string) => void;
+}
+
+const skillTarget = (skill: Skill) => ({
+  apiVersion: SkillApiVersion,
+  kind: "Skill",
+  metadata: skill.metadata,
+});
+const policyTarget = (policy: SkillTrustPolicy) => ({
+  apiVersion: SkillTrustPolicyApiVersion,
+  kind: "SkillTrustPolicy",
+  metadata: policy.metadata,
+});
+
+export class SkillReconciler {
+  #d: SkillReconcilerDeps;
+  #verdicts = new Map<string, Verdict>();
+  #retry = new KeyedBackoff({ initialMs: 1000, maxMs: 5 * 60_000, jitter: 0.2 });
+
+  constructor(deps: SkillReconcilerDeps) {
+    this.#d = deps;
+  }
+
+  async reconcile(key: string): Promise<HandlerResult> {
+    const d = this.#d;
+    let skill = d.skills.get(key);
+    if (!skill) {
+      // Gone without our finalizer (e.g. removed by hand): drop what we keep anyway.
+      d.loader.release(key);
+      this.#retry.forget(key);
+      return;
+    }
+    if (skill.metadata.deletionTimestamp) return this.#finalize(key, skill);
+    if (!(skill.metadata.finalizers ?? []).includes(SKILL_FINALIZER)) {
+      const updated = await this.#patchMetadata(skill, [
+        ...(skill.metadata.finalizers ?? []),
+        SKILL_FINALIZER,
+      ]);
+      if (!updated) return { conflict: true };
+      skill = updated;
+    }
+
+    const observation = await this.#observe(key, skill);
+    const decision = decideSkill(observation);
+
+    if (decision.pin) {
+      const ts = observation.trustStore;
+      const policy = observation.policy.kind === "found" ? observation.policy.policy : undefined;
+      if (ts?.kind !== "ok" || !policy) throw new Error("pin decided without a trust store");
+      const result = await d.trustStores.pin(ts, decision.pin.publisher, decision.pin.key);
+      d.metrics.tofuPins.inc({ result });
+      if (result === "conflict") {
+        // Someone else changed the store since we read it: observe again, never overwrite.
+        d.log.info("trust store changed while pinning; re-evaluating", {
+          skill: key,
+          publisher: decision.pin.publisher,
+        });
+        return { conflict: true };
+      }
+      const message = `pinned publisher ${decision.pin.publisher} to key ${decision.pin.keyId} (${decision.pin.key}) on first use by Skill ${key}`;
+      d.log.info("tofu pin written", {
+        skill: key,
+        publisher: decision.pin.publisher,
+        keyId: decision.pin.keyId,
+        trustStore: `${ts.ref.namespace}/${ts.ref.name}`,
+      });
+      d.events.record(skillTarget(skill), "Normal", "TofuPinned", message);
+      d.events.record(policyTarget(policy), "Normal", "TofuPinned", message);
+      d.policyChanged?.(policy.metadata.name ?? "");
+    }
+
+    if (!deepEqual(skill.status ?? {}, decision.status)) {
+      const written = await this.#writeStatus(skill, decision.status);
+      if (written === "conflict") return { conflict: true };
+      if (written === "gone") return;
+    }
+
+    for (const e of decision.events)
+      d.events.record(skillTarget(skill), e.type, e.reason, e.message);
+    if (observation.policy.kind === "found") {
+      for (const e of decision.policyEvents) {
+        d.events.record(policyTarget(observation.policy.policy), e.type, e.reason, e.message);
+      }
+    }
+    if (decision.retry) return { requeueAfterMs: this.#retry.next(key) };
+    this.#retry.forget(key);
+  }
+
+  async #observe(key: string, skill: Skill): Promise<SkillObservation> {
+    const d = this.#d;
+    const namespace = skill.metadata.namespace ?? "";
+    const labels = d.namespaces.get(namespace)?.metadata.labels ?? {};
+    const policy = resolvePolicy(skill, d.policies.list(), labels);
+    const now = (d.now ?? (() => new Date()))();
+    if (policy.kind !== "found") {
+      d.loader.release(key);
+      return { skill, policy, now };
+    }
+    const trustStore = await d.trustStores.observe(policy.policy);
+    if (trustStore.kind === "missing" || trustStore.kind === "invalid") {
+      return { skill, policy, trustStore, now };
+    }
+    const artifact = await d.loader.load(key, sourceRefOf(skill), skill.spec.sha256);
+    if (artifact.kind !== "verified") return { skill, policy, trustStore, artifact, now };
+    const verdict = this.#verdict(artifact.facts, policy.policy, trustStore);
+    return { skill, policy, trustStore, artifact, verdict, now };
+  }
+
+  /** Cached by (artifact digest, policy uid+generation, trust-store resourceVersion). */
+  #verdict(
+    facts: Parameters<typeof computeVerdict>[0],
+    policy: SkillTrustPolicy,
+    trustStore: Exclude<SkillObservation["trustStore"], undefined>,
+  ): Verdict {
+    const storeVersion = trustStore.kind === "ok" ? trustStore.resourceVersion : "-";
+    const id = `${facts.digest}|${policy.metadata.uid}/${policy.metadata.generation}|${storeVersion}`;
+    let verdict = this.#verdicts.get(id);
+    if (!verdict) {
+      const store =
+        trustStore.kind === "ok"
+          ? trustStore.store
+          : { trustedPublishers: new Map(), tofuPublishers: new Map() };
+      verdict = computeVerdict(facts, policy, store, trustStore.kind === "ok");
+      if (this.#verdicts.size >= 4096)
+        this.#verdicts.delete(this.#verdicts.keys().next().value as string);
+      this.#verdicts.set(id, verdict);
+    }
+    return verdict;
+  }
+
+  async #finalize(key: string, skill: Skill): Promise<HandlerResult> {
+    const d = this.#d;
+    d.loader.release(key);
+    this.#retry.forget(key);
+    const finalizers = skill.metadata.finalizers ?? [];
+    if (!finalizers.includes(SKILL_FINALIZER)) return;
+    const updated = await this.#patchMetadata(
+      skill,
+      finalizers.filter((f) => f !== SKILL_FINALIZER),
+    );
+    if (!updated) return { conflict: true };
+    d.events.record(
+      skillTarget(skill),
+      "Normal",
+      "Finalized",
+      "the operator released its cached artifact and verdict for this Skill",
+    );
+    d.log.info("skill finalized", { skill: key });
+  }
+
+  /** Sets metadata.finalizers with the read resourceVersion as precondition; undefined on conflict. */
+  async #patchMetadata(skill: Skill, finalizers: string[]): Promise<Skill | undefined> {
+    const { namespace = "", name = "", resourceVersion } = skill.metadata;
+    try {
+      return await this.#d.client.request<Skill>(skillPath(namespace, name), {
+        method: "PATCH",
+        contentType: MERGE_PATCH,
+        body: { metadata: { resourceVersion, finalizers } },
+        timeoutMs: 30_000,
+      });
+    } catch (error) {
+      if (error instanceof KubeApiError && (error.conflict || error.notFound)) return undefined;
+      throw error;
+    }
+  }
+
+  async #writeStatus(
+    skill: Skill,
+    status: NonNullable<Skill["status"]>,
+  ): Promise<"ok" | "conflict" | "gone"> {
+    const { namespace = "", name = "", uid } = skill.metadata;
+    try {
+      await this.#d.client.request(skillPath(namespace, name, "/status"), {
+        method: "PATCH",
+        contentType: JSON_PATCH,
+        // Replace the whole status (nothing stale survives, whatever our cache held); the uid
+        // test keeps a verdict for a deleted Skill off its same-named successor.
+        body: [
+          { op: "test", path: "/metadata/uid", value: uid },
+          { op: "add", path: "/status", value: status },
+        ],
+        timeoutMs: 30_000,
+      });
+      this.#d.metrics.statusWrites.inc({ kind: "Skill" });
+      return "ok";
+    } catch (error) {
+      if (error instanceof KubeApiError && error.notFound) return "gone";
+      // A failed uid test is 422 Unprocessable: the object was replaced under us.
+      if (error instanceof KubeApiError && (error.conflict || error.status === 422))
+        return "conflict";
+      throw error;
+    }
+  }
+}

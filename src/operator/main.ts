@@ -1,0 +1,152 @@
+#!/usr/bin/env node
+/**
+ * palyra-skills-operator: reconciles Skill and SkillTrustPolicy resources.
+ * Exit codes: 0 clean shutdown, 1 runtime failure, 2 bad flags or configuration.
+ */
+
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { createLogger, isLogLevel, type LogLevel } from "./log.ts";
+import { Operator, type OperatorConfig } from "./operator.ts";
+
+const USAGE = `usage: palyra-skills-operator [flags]
+
+  --kubeconfig PATH            kubeconfig to use (env KUBECONFIG); in a Pod, the service account
+  --namespace NAME             namespace the operator runs in (env POD_NAMESPACE; default palyra-system)
+  --metrics-bind-address H:P   metrics, /healthz and /readyz (default 127.0.0.1:8080; port 0 = any)
+  --log-level LEVEL            debug, info, warn or error (default info)
+  --concurrency N              Skills reconciled in parallel (default 16)
+  --resync-period SECONDS      re-check every Skill this often (default 600)
+  --url-refresh-period SECONDS fetch a URL source again after this long (default 600)
+  --disable-secret-sources     do not watch Secrets (Skills with secretRef fail with a clear reason)
+  --help
+`;
+
+function parseDuration(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new Error(`${flag} must be a positive number of seconds`);
+  return n * 1000;
+}
+
+function parseAddress(value: string): { host: string; port: number } {
+  const i = value.lastIndexOf(":");
+  const host = i > 0 ? value.slice(0, i).replace(/^\[|\]$/g, "") : "0.0.0.0";
+  const port = Number(value.slice(i + 1));
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`--metrics-bind-address ${JSON.stringify(value)} is not host:port`);
+  }
+  return { host, port };
+}
+
+async function main(): Promise<number> {
+  let values: ReturnType<typeof parse>["values"];
+  function parse() {
+    return parseArgs({
+      options: {
+        kubeconfig: { type: "string" },
+        namespace: { type: "string" },
+        "metrics-bind-address": { type: "string" },
+        "log-level": { type: "string" },
+        concurrency: { type: "string" },
+        "resync-period": { type: "string" },
+        "url-refresh-period": { type: "string" },
+        "disable-secret-sources": { type: "boolean" },
+        help: { type: "boolean" },
+      },
+      strict: true,
+    });
+  }
+  let level: LogLevel;
+  let config: Omit<OperatorConfig, "kubeConfig" | "log">;
+  try {
+    values = parse().values;
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    const levelText = values["log-level"] ?? process.env.LOG_LEVEL ?? "info";
+    if (!isLogLevel(levelText)) throw new Error(`--log-level must be debug, info, warn or error`);
+    level = levelText;
+    const concurrency = Number(values.concurrency ?? 16);
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 256) {
+      throw new Error("--concurrency must be an integer between 1 and 256");
+    }
+    config = {
+      namespace:
+        values.namespace ??
+        process.env.POD_NAMESPACE ??
+        readServiceAccountNamespace() ??
+        "palyra-system",
+      metricsAddress: parseAddress(values["metrics-bind-address"] ?? "127.0.0.1:8080"),
+      concurrency,
+      resyncMs: parseDuration("--resync-period", values["resync-period"] ?? "600"),
+      urlRefreshMs: parseDuration("--url-refresh-period", values["url-refresh-period"] ?? "600"),
+      secretSources: !values["disable-secret-sources"],
+    };
+  } catch (error) {
+    process.stderr.write(`palyra-skills-operator: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+
+  const log = createLogger(level);
+  const kubeConfig = new KubeConfig();
+  try {
+    const path = values.kubeconfig ?? process.env.KUBECONFIG;
+    if (path) kubeConfig.loadFromFile(path);
+    else kubeConfig.loadFromDefault();
+    if (!kubeConfig.getCurrentCluster()) throw new Error("no current cluster in the kubeconfig");
+  } catch (error) {
+    log.error("cannot load Kubernetes configuration", { error });
+    return 2;
+  }
+
+  const operator = await Operator.create({ ...config, kubeConfig, log });
+  let stopping: Promise<void> | undefined;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    log.info("shutting down: finishing in-flight reconciles", { signal });
+    stopping = operator.stop();
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("unhandledRejection", (error) => log.error("unhandled rejection", { error }));
+
+  try {
+    await operator.start();
+    log.info("operator started", { namespace: config.namespace });
+  } catch (error) {
+    log.error("operator failed to start", { error });
+    await operator.stop();
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const wait = setInterval(() => {
+      if (stopping) {
+        clearInterval(wait);
+        stopping.then(resolve, resolve);
+      }
+    }, 100);
+  });
+  log.info("stopped");
+  return 0;
+}
+
+function readServiceAccountNamespace(): string | undefined {
+  try {
+    return readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(
+      `palyra-skills-operator: ${error instanceof Error ? error.stack : String(error)}\n`,
+    );
+    process.exit(1);
+  },
+);

@@ -1,0 +1,357 @@
+/**
+ * Wiring: clients, informers, queues, reconcilers and the metrics/health server, with a start
+ * that waits for caches and a stop that drains in-flight work before it returns.
+ */
+
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Skill, SkillTrustPolicy } from "../api/v1alpha1/types.generated.ts";
+import { PolicyReconciler } from "../controller/policy/reconciler.ts";
+import { TrustStoreCache, trustStoreRefOf } from "../controller/policy/trust-store.ts";
+import { SkillReconciler } from "../controller/skill/reconciler.ts";
+import { KubeClient } from "../kube/client.ts";
+import { EventRecorder } from "../kube/events.ts";
+import { Informer, type InformerEventType, type KubeObject, objectKey } from "../kube/informer.ts";
+import { deepEqual } from "../kube/patch.ts";
+import { WorkQueue } from "../kube/workqueue.ts";
+import { ArtifactLoader, sourceRefOf } from "../sources/artifact-loader.ts";
+import { fetchHttps } from "../sources/https-source.ts";
+import { KubeObjectSource } from "../sources/object-source.ts";
+import type { Logger } from "./log.ts";
+import { createMetrics, type OperatorMetrics } from "./metrics.ts";
+
+export interface OperatorConfig {
+  kubeConfig: KubeConfig;
+  /** The namespace the operator runs in (events about cluster-scoped objects go to "default"). */
+  namespace: string;
+  /** host:port for /metrics, /healthz and /readyz; port 0 picks a free one. */
+  metricsAddress: { host: string; port: number };
+  log: Logger;
+  concurrency?: number;
+  resyncMs?: number;
+  urlRefreshMs?: number;
+  /** Let Skills use Secrets as sources (needs list/watch on Secrets). */
+  secretSources?: boolean;
+  identity?: string;
+}
+
+const API = "/apis/skills.palyra.dev/v1alpha1";
+
+export class Operator {
+  readonly metrics: OperatorMetrics;
+  readonly log: Logger;
+  #cfg: OperatorConfig;
+  #client: KubeClient;
+  #informers: Informer<KubeObject>[] = [];
+  #skills: Informer<Skill>;
+  #policies: Informer<SkillTrustPolicy>;
+  #namespaces: Informer<KubeObject>;
+  #configMaps: Informer<KubeObject>;
+  #secrets: Informer<KubeObject> | undefined;
+  #skillQueue: WorkQueue;
+  #policyQueue: WorkQueue;
+  #events: EventRecorder;
+  #loader: ArtifactLoader;
+  #server: Server | undefined;
+  #sourceIndex = new Map<string, Set<string>>();
+  #skillSources = new Map<string, string>();
+  #ready = false;
+  #stopping = false;
+
+  private constructor(cfg: OperatorConfig, client: KubeClient) {
+    this.#cfg = cfg;
+    this.#client = client;
+    this.log = cfg.log;
+    this.metrics = createMetrics();
+    const resyncMs = cfg.resyncMs ?? 10 * 60_000;
+    const onRestart = (informer: string, _reason: string, error: unknown) => {
+      this.metrics.informerRestarts.inc({ informer });
+      this.log.warn("watch failed; restarting with backoff", { informer, error });
+    };
+    const informer = <T extends KubeObject>(name: string, path: string, metadataOnly = false) => {
+      const i = new Informer<T>(client, { name, path, metadataOnly, resyncMs, onRestart });
+      this.#informers.push(i as unknown as Informer<KubeObject>);
+      return i;
+    };
+    this.#skills = informer<Skill>("skills", `${API}/skills`);
+    this.#policies = informer<SkillTrustPolicy>("skilltrustpolicies", `${API}/skilltrustpolicies`);
+    this.#namespaces = informer("namespaces", "/api/v1/namespaces", true);
+    this.#configMaps = informer("configmaps", "/api/v1/configmaps", true);
+    if (cfg.secretSources !== false) this.#secrets = informer("secrets", "/api/v1/secrets", true);
+
+    const identity = cfg.identity ?? hostname();
+    this.#events = new EventRecorder(client, {
+      component: "palyra-skills-operator",
+      host: identity,
+      onError: (error, event) =>
+        this.log.warn("event not recorded", { reason: event.reason, error }),
+    });
+    const trustStores = new TrustStoreCache(client, this.#configMaps);
+    this.#loader = new ArtifactLoader({
+      fetchUrl: (url, opts) => fetchHttps(url, opts),
+      objects: new KubeObjectSource(client, {
+        configMaps: this.#configMaps,
+        ...(this.#secrets ? { secrets: this.#secrets } : {}),
+      }),
+      urlRefreshMs: cfg.urlRefreshMs ?? 10 * 60_000,
+      metrics: {
+        fetch: (source, result) => this.metrics.artifactFetches.inc({ source, result }),
+        verification: (result) => this.metrics.artifactVerifications.inc({ result }),
+      },
+    });
+
+    const queue = (name: string) =>
+      new WorkQueue({
+        name,
+        onError: (key, error, retries) =>
+          this.log.error("reconcile failed; retrying with backoff", {
+            queue: name,
+            key,
+            retries,
+            error,
+          }),
+        metrics: {
+          depth: (n) => this.metrics.queueDepth.set({ queue: name }, n),
+          retries: () => this.metrics.queueRetries.inc({ queue: name }),
+        },
+      });
+    this.#skillQueue = queue("skills");
+    this.#policyQueue = queue("skilltrustpolicies");
+
+    const skillReconciler = new SkillReconciler({
+      client,
+      skills: this.#skills,
+      policies: this.#policies,
+      namespaces: this.#namespaces,
+      trustStores,
+      loader: this.#loader,
+      events: this.#events,
+      log: this.log,
+      metrics: this.metrics,
+      policyChanged: (name) => this.#policyQueue.add(name),
+    });
+    const policyReconciler = new PolicyReconciler({
+      client,
+      policies: this.#policies,
+      skills: this.#skills,
+      namespaces: this.#namespaces,
+      trustStores,
+      metrics: this.metrics,
+    });
+    this.#reconcilers = {
+      skill: (key) => this.#timed("Skill", () => skillReconciler.reconcile(key)),
+      policy: (key) => this.#timed("SkillTrustPolicy", () => policyReconciler.reconcile(key)),
+    };
+    this.#wireEvents();
+  }
+
+  #reconcilers: {
+    skill: (key: string) => ReturnType<SkillReconciler["reconcile"]>;
+    policy: (key: string) => ReturnType<PolicyReconciler["reconcile"]>;
+  };
+
+  static async create(cfg: OperatorConfig): Promise<Operator> {
+    const client = await KubeClient.fromKubeConfig(cfg.kubeConfig);
+    return new Operator(cfg, client);
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  get artifactFetches(): number {
+    return this.#loader.fetches;
+  }
+
+  get artifactVerifications(): number {
+    return this.#loader.verifications;
+  }
+
+  /** The bound metrics/health address (useful when the configured port was 0). */
+  get metricsPort(): number {
+    return (this.#server?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    this.#server = await this.#serve();
+    this.log.info("metrics and health endpoints listening", {
+      address: `${this.#cfg.metricsAddress.host}:${this.metricsPort}`,
+    });
+    for (const i of this.#informers) i.start();
+    await Promise.all(this.#informers.map((i) => i.waitForSync()));
+    this.log.info("caches synced", {
+      skills: this.#skills.size,
+      policies: this.#policies.size,
+    });
+    const concurrency = this.#cfg.concurrency ?? 16;
+    this.#skillQueue.start((key) => this.#reconcilers.skill(key), concurrency);
+    this.#policyQueue.start((key) => this.#reconcilers.policy(key), 2);
+    this.#ready = true;
+  }
+
+  /** Stop taking work, finish in-flight reconciles, then release everything. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#ready = false;
+    await Promise.all([this.#skillQueue.shutDown(), this.#policyQueue.shutDown()]);
+    await Promise.all(this.#informers.map((i) => i.stop()));
+    await this.#events.flush();
+    await new Promise<void>((resolve) =>
+      this.#server ? this.#server.close(() => resolve()) : resolve(),
+    );
+    this.#client.close();
+  }
+
+  async #timed<T>(kind: string, work: () => Promise<T>): Promise<T> {
+    const end = this.metrics.reconcileDuration.startTimer({ kind });
+    try {
+      const result = await work();
+      const r = result as { conflict?: boolean; requeueAfterMs?: number } | undefined;
+      this.metrics.reconciles.inc({
+        kind,
+        result: r?.conflict ? "conflict" : r?.requeueAfterMs !== undefined ? "requeue" : "success",
+      });
+      return result;
+    } catch (error) {
+      this.metrics.reconciles.inc({ kind, result: "error" });
+      throw error;
+    } finally {
+      end();
+    }
+  }
+
+  #wireEvents(): void {
+    const skillQueue = this.#skillQueue;
+    const policyQueue = this.#policyQueue;
+    const allPolicies = (delayMs = 0) => {
+      for (const p of this.#policies.list()) {
+        if (delayMs > 0) policyQueue.addAfter(p.metadata.name ?? "", delayMs);
+        else policyQueue.add(p.metadata.name ?? "");
+      }
+    };
+    const allSkills = (filter?: (s: Skill) => boolean) => {
+      for (const s of this.#skills.list())
+        if (!filter || filter(s)) skillQueue.add(objectKey(s.metadata));
+    };
+
+    this.#skills.on((type, skill, old) => {
+      const key = objectKey(skill.metadata);
+      this.#indexSource(key, type === "delete" ? undefined : skill);
+      if (type === "update" && old && !specOrLifecycleChanged(old, skill)) return;
+      skillQueue.add(key);
+      // governedSkills is a count: refresh it at most about once a second.
+      if (type !== "resync") allPolicies(1000);
+    });
+
+    this.#policies.on((type, policy, old) => {
+      if (type === "resync") return policyQueue.add(policy.metadata.name ?? "");
+      if (type === "update" && old && !specOrLifecycleChanged(old, policy)) return;
+      policyQueue.add(policy.metadata.name ?? "");
+      // Which policy governs which Skill may have changed: re-evaluate them all.
+      allSkills();
+    });
+
+    this.#namespaces.on((type, ns, old) => {
+      if (type === "resync") return;
+      if (type === "update" && deepEqual(old?.metadata.labels ?? {}, ns.metadata.labels ?? {}))
+        return;
+      allSkills((s) => s.metadata.namespace === ns.metadata.name);
+      allPolicies(1000);
+    });
+
+    const onSourceObject =
+      (kind: "configMap" | "secret") => (type: InformerEventType, obj: KubeObject) => {
+        if (type === "resync") return;
+        const id = `${obj.metadata.namespace}/${obj.metadata.name}`;
+        if (kind === "configMap") {
+          for (const p of this.#policies.list()) {
+            const ref = trustStoreRefOf(p);
+            if (ref && `${ref.namespace}/${ref.name}` === id) {
+              policyQueue.add(p.metadata.name ?? "");
+              allSkills(
+                (s) => s.spec.policyRef === undefined || s.spec.policyRef.name === p.metadata.name,
+              );
+            }
+          }
+        }
+        for (const key of this.#sourceIndex.get(`${kind}:${id}`) ?? []) skillQueue.add(key);
+      };
+    this.#configMaps.on(onSourceObject("configMap"));
+    this.#secrets?.on(onSourceObject("secret"));
+  }
+
+  /** Which Skills read which ConfigMap/Secret, so a change there re-evaluates exactly them. */
+  #indexSource(key: string, skill: Skill | undefined): void {
+    const previous = this.#skillSources.get(key);
+    let next: string | undefined;
+    if (skill) {
+      const ref = sourceRefOf(skill);
+      if (ref.kind === "configMap" || ref.kind === "secret")
+        next = `${ref.kind}:${ref.namespace}/${ref.name}`;
+    }
+    if (previous === next) return;
+    if (previous) {
+      const set = this.#sourceIndex.get(previous);
+      set?.delete(key);
+      if (set?.size === 0) this.#sourceIndex.delete(previous);
+    }
+    if (next) {
+      this.#skillSources.set(key, next);
+      const set = this.#sourceIndex.get(next) ?? new Set<string>();
+      set.add(key);
+      this.#sourceIndex.set(next, set);
+    } else this.#skillSources.delete(key);
+  }
+
+  #serve(): Promise<Server> {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? "/").split("?")[0];
+      if (path === "/healthz") {
+        res.writeHead(200, { "Content-Type": "text/plain" }).end("ok\n");
+      } else if (path === "/readyz") {
+        const synced = this.#informers.filter((i) => !i.synced).map((i) => i.name);
+        if (this.#ready) res.writeHead(200, { "Content-Type": "text/plain" }).end("ok\n");
+        else {
+          res
+            .writeHead(503, { "Content-Type": "text/plain" })
+            .end(synced.length ? `caches not synced: ${synced.join(", ")}\n` : "not started\n");
+        }
+      } else if (path === "/metrics") {
+        this.#skillGauge();
+        this.metrics.registry.metrics().then(
+          (text) =>
+            res.writeHead(200, { "Content-Type": this.metrics.registry.contentType }).end(text),
+          (error: unknown) => res.writeHead(500).end(String(error)),
+        );
+      } else {
+        res.writeHead(404, { "Content-Type": "text/plain" }).end("not found\n");
+      }
+    });
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.#cfg.metricsAddress.port, this.#cfg.metricsAddress.host, () => {
+        server.off("error", reject);
+        resolve(server);
+      });
+    });
+  }
+
+  #skillGauge(): void {
+    const counts: Record<string, number> = { Pending: 0, Enabled: 0, Quarantined: 0, Failed: 0 };
+    for (const s of this.#skills.list()) {
+      const state = s.status?.state ?? "Pending";
+      counts[state] = (counts[state] ?? 0) + 1;
+    }
+    for (const [state, n] of Object.entries(counts)) this.metrics.skills.set({ state }, n);
+  }
+}
+
+function specOrLifecycleChanged(old: KubeObject, next: KubeObject): boolean {
+  return (
+    old.metadata.generation !== next.metadata.generation ||
+    Boolean(old.metadata.deletionTimestamp) !== Boolean(next.metadata.deletionTimestamp)
+  );
+}

@@ -1,0 +1,42 @@
+/** Why an artifact could not be read from its source; `transient` failures are retried with backoff. */
+
+export type SourceErrorCode =
+  | "SOURCE_URL_INVALID"
+  | "SOURCE_UNREACHABLE"
+  | "SOURCE_CONNECT_TIMEOUT"
+  | "SOURCE_READ_TIMEOUT"
+  | "SOURCE_TIMEOUT"
+  | "SOURCE_TLS_ERROR"
+  | "SOURCE_HTTP_ERROR"
+  | "SOURCE_TOO_LARGE"
+  | "SOURCE_TRUNCATED"
+  | "SOURCE_REDIRECT_REFUSED"
+  | "SOURCE_ABORTED"
+  | "SOURCE_NOT_FOUND"
+  | "SOURCE_UNSUPPORTED"
+  | "SOURCE_INVALID";
+
+const TRANSIENT: ReadonlySet<SourceErrorCode> = new Set<SourceErrorCode>([
+  "SOURCE_UNREACHABLE",
+  "SOURCE_CONNECT_TIMEOUT",
+  "SOURCE_READ_TIMEOUT",
+  "SOURCE_TIMEOUT",
+  "SOURCE_TRUNCATED",
+  "SOURCE_NOT_FOUND",
+]);
+
+export class SourceError extends Error {
+  declare readonly code: SourceErrorCode;
+  declare readonly transient: boolean;
+
+  constructor(code: SourceErrorCode, message: string, transient?: boolean) {
+    super(message);
+    this.name = "SourceError";
+    this.code = code;
+    this.transient = transient ?? TRANSIENT.has(code);
+  }
+}
+
+export function isSourceError(error: unknown): error is SourceError {
+  return error instanceof SourceError;
+}

@@ -7,7 +7,7 @@
 
 import type { ObjectMeta } from "../api/v1alpha1/types.generated.ts";
 import { Backoff } from "./backoff.ts";
-import { KubeApiError, type KubeClient, METADATA_ACCEPT } from "./client.ts";
+import { KubeApiError, type KubeClient, METADATA_ACCEPT, METADATA_WATCH_ACCEPT } from "./client.ts";
 
 export interface KubeObject {
   metadata: ObjectMeta;
@@ -138,7 +138,7 @@ export class Informer<T extends KubeObject> {
     do {
       const page = await this.#client.request<{
         metadata: { resourceVersion: string; continue?: string };
-        items: T[];
+        items: T[] | null;
       }>(this.#opts.path, {
         query: {
           limit: this.#opts.pageSize ?? 500,
@@ -150,7 +150,7 @@ export class Informer<T extends KubeObject> {
         signal,
         timeoutMs: 60_000,
       });
-      for (const item of page.items) seen.set(objectKey(item.metadata), item);
+      for (const item of page.items ?? []) seen.set(objectKey(item.metadata), item);
       cont = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
     } while (cont);
@@ -193,7 +193,7 @@ export class Informer<T extends KubeObject> {
           labelSelector: this.#opts.labelSelector,
           fieldSelector: this.#opts.fieldSelector,
         },
-        ...(this.#opts.metadataOnly ? { accept: METADATA_ACCEPT } : {}),
+        ...(this.#opts.metadataOnly ? { accept: METADATA_WATCH_ACCEPT } : {}),
         signal,
       },
       (value) => {

@@ -60,6 +60,12 @@ const policyTarget = (policy: SkillTrustPolicy) => ({
 export class SkillReconciler {
   #d: SkillReconcilerDeps;
   #verdicts = new Map<string, Verdict>();
+  // What we last wrote, keyed by Skill, with the resourceVersion it was written over: until the
+  // watch delivers our write, the cache still shows that version and this is the truth.
+  #written = new Map<
+    string,
+    { baseVersion: string | undefined; status: NonNullable<Skill["status"]> }
+  >();
   #retry = new KeyedBackoff({ initialMs: 1000, maxMs: 5 * 60_000, jitter: 0.2 });
 
   constructor(deps: SkillReconcilerDeps) {
@@ -72,9 +78,14 @@ export class SkillReconciler {
     if (!skill) {
       // Gone without our finalizer (e.g. removed by hand): drop what we keep anyway.
       d.loader.release(key);
+      this.#written.delete(key);
       this.#retry.forget(key);
       return;
     }
+    const memo = this.#written.get(key);
+    if (memo && memo.baseVersion === skill.metadata.resourceVersion) {
+      skill = { ...skill, status: memo.status };
+    } else this.#written.delete(key);
     if (skill.metadata.deletionTimestamp) return this.#finalize(key, skill);
     if (!(skill.metadata.finalizers ?? []).includes(SKILL_FINALIZER)) {
       const updated = await this.#patchMetadata(skill, [
@@ -118,6 +129,10 @@ export class SkillReconciler {
       const written = await this.#writeStatus(skill, decision.status);
       if (written === "conflict") return { conflict: true };
       if (written === "gone") return;
+      this.#written.set(key, {
+        baseVersion: skill.metadata.resourceVersion,
+        status: decision.status,
+      });
     }
 
     for (const e of decision.events)
@@ -177,6 +192,7 @@ export class SkillReconciler {
     const d = this.#d;
     d.loader.release(key);
     this.#retry.forget(key);
+    this.#written.delete(key);
     const finalizers = skill.metadata.finalizers ?? [];
     if (!finalizers.includes(SKILL_FINALIZER)) return;
     const updated = await this.#patchMetadata(

@@ -1,0 +1,120 @@
+/**
+ * The operator as a real process against the test control plane: started from
+ * src/operator/main.ts with the cluster's kubeconfig, its JSON logs collected, ready once
+ * /readyz answers 200, stopped with SIGTERM (and its exit code checked by the caller).
+ */
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { get } from "node:http";
+import { testCluster } from "./kube.ts";
+
+const MAIN = new URL("../../src/operator/main.ts", import.meta.url).pathname;
+
+export interface RunningOperator {
+  process: ChildProcess;
+  port: number;
+  logs: Record<string, unknown>[];
+  stderr: string[];
+  /** SIGTERM, then the exit code. */
+  stop(): Promise<number | null>;
+  metrics(): Promise<string>;
+  /** The value of one metric sample (summed over labels matching `labels`). */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+}
+
+function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    get({ host: "127.0.0.1", port, path }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        body += c;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on("error", reject);
+  });
+}
+
+export async function startOperator(args: string[] = []): Promise<RunningOperator> {
+  const cluster = testCluster();
+  const child = spawn(
+    process.execPath,
+    [
+      MAIN,
+      "--kubeconfig",
+      cluster.kubeconfig,
+      "--metrics-bind-address",
+      "127.0.0.1:0",
+      "--log-level",
+      "debug",
+      "--namespace",
+      "palyra-system",
+      ...args,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const logs: Record<string, unknown>[] = [];
+  const stderr: string[] = [];
+  let pending = "";
+  let portFound: (port: number) => void = () => {};
+  const portPromise = new Promise<number>((resolve) => {
+    portFound = resolve;
+  });
+  child.stdout?.setEncoding("utf8");
+  child.stdout?.on("data", (chunk: string) => {
+    pending += chunk;
+    for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      try {
+        const record = JSON.parse(line) as Record<string, unknown>;
+        logs.push(record);
+        if (record.msg === "metrics and health endpoints listening") {
+          portFound(Number(String(record.address).split(":").pop()));
+        }
+      } catch {
+        stderr.push(`non-JSON stdout: ${line}`);
+      }
+    }
+  });
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (c: string) => stderr.push(c));
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+
+  const port = await Promise.race([
+    portPromise,
+    exited.then((code) => {
+      throw new Error(`operator exited (${code}) before listening: ${stderr.join("")}`);
+    }),
+  ]);
+  const deadline = Date.now() + 30_000;
+  while ((await httpGet(port, "/readyz").catch(() => ({ status: 0 }))).status !== 200) {
+    if (Date.now() > deadline) throw new Error(`operator not ready: ${stderr.join("")}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const metrics = async () => (await httpGet(port, "/metrics")).body;
+  return {
+    process: child,
+    port,
+    logs,
+    stderr,
+    metrics,
+    async metric(name, labels = {}) {
+      let total = 0;
+      for (const line of (await metrics()).split("\n")) {
+        if (!line.startsWith(name)) continue;
+        const m = /^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+        if (!m || m[1] !== name) continue;
+        const l = m[2] ?? "";
+        if (Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)))
+          total += Number(m[3]);
+      }
+      return total;
+    },
+    async stop() {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}

@@ -5,9 +5,10 @@ CLI := $(NODE) src/cli/main.ts
 OUT := examples/out
 EXAMPLES := echo-http fetch-anything
 
-.PHONY: demo-cluster help install check test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
+.PHONY: dev demo-cluster help install check test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
 
 help:
+	@echo "make dev        the operator on a local control plane with example Skills (Ctrl-C stops it all)"
 	@echo "make install    install dependencies from the lock file (npm ci)"
 	@echo "make demo       build the examples, then verify and audit them (the quick start)"
 	@echo "make examples   build and sign the example skills with a throwaway key into $(OUT)/"
@@ -63,6 +64,11 @@ demo-cluster: install control-plane
 	  k get palyra -A && \
 	  echo "control plane left running: $$bin/kubectl --kubeconfig $$kubeconfig ...; stop it with make cluster-down"
 
+# The main job: kube-apiserver + etcd on 127.0.0.1, CRDs, an HTTPS artifact server with its own
+# CA, the operator, a policy and six example Skills; prints kubectl get skills -A as they settle.
+dev: install control-plane
+	$(NODE) hack/dev/dev.ts
+
 typecheck: install
 	$(NODE) node_modules/typescript/bin/tsc --noEmit -p tsconfig.json
 
@@ -87,8 +93,9 @@ cluster-down: install
 
 check: typecheck lint test test-integration
 
-bench: install
+bench: install control-plane
 	npm run bench:verify
+	npm run bench:controller
 
 e2e-kind:
 	@if ! docker info >/dev/null 2>&1; then \

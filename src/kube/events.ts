@@ -33,6 +33,9 @@ export interface EventRecorderOptions {
   clusterScopedNamespace?: string;
   concurrency?: number;
   maxQueued?: number;
+  /** Sustained event writes per second (a token bucket): events never crowd out reconciles. */
+  qps?: number;
+  burst?: number;
   onError?: (error: unknown, event: RecordedEvent) => void;
   host?: string;
 }
@@ -45,10 +48,14 @@ export class EventRecorder {
   #seen = new Map<string, { namespace: string; name: string; count: number }>();
   #idleWaiters: (() => void)[] = [];
   #dropped = 0;
+  #tokens: number;
+  #refilledAt = Date.now();
+  #wake: NodeJS.Timeout | undefined;
 
   constructor(client: KubeClient, opts: EventRecorderOptions) {
     this.#client = client;
     this.#opts = opts;
+    this.#tokens = opts.burst ?? 25;
   }
 
   get dropped(): number {
@@ -56,7 +63,7 @@ export class EventRecorder {
   }
 
   record(target: EventTarget, type: EventType, reason: string, message: string): void {
-    if (this.#queue.length >= (this.#opts.maxQueued ?? 1000)) {
+    if (this.#queue.length >= (this.#opts.maxQueued ?? 10_000)) {
       this.#queue.shift();
       this.#dropped++;
     }
@@ -64,14 +71,43 @@ export class EventRecorder {
     this.#pump();
   }
 
-  /** Resolves when every queued event has been written (or failed). */
-  flush(): Promise<void> {
+  /** Resolves when every queued event has been written (or failed), or after `timeoutMs`. */
+  flush(timeoutMs = 5000): Promise<void> {
     if (this.#queue.length === 0 && this.#active === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.#idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  #take(): boolean {
+    const qps = this.#opts.qps ?? 20;
+    const burst = this.#opts.burst ?? 25;
+    const now = Date.now();
+    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#refilledAt) / 1000) * qps);
+    this.#refilledAt = now;
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return true;
+    }
+    if (!this.#wake) {
+      this.#wake = setTimeout(
+        () => {
+          this.#wake = undefined;
+          this.#pump();
+        },
+        Math.ceil(1000 / qps),
+      );
+      this.#wake.unref();
+    }
+    return false;
   }
 
   #pump(): void {
-    while (this.#active < (this.#opts.concurrency ?? 4) && this.#queue.length > 0) {
+    while (this.#active < (this.#opts.concurrency ?? 4) && this.#queue.length > 0 && this.#take()) {
       const event = this.#queue.shift() as Pending;
       this.#active++;
       this.#write(event)

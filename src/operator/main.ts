@@ -19,6 +19,8 @@ const USAGE = `usage: palyra-skills-operator [flags]
   --concurrency N              Skills reconciled in parallel (default 16)
   --resync-period SECONDS      re-check every Skill this often (default 600)
   --url-refresh-period SECONDS fetch a URL source again after this long (default 600)
+  --event-qps N                Event writes per second (default 20)
+  --event-burst N              Event writes allowed in a burst (default 25)
   --disable-secret-sources     do not watch Secrets (Skills with secretRef fail with a clear reason)
   --help
 `;
@@ -28,6 +30,12 @@ function parseDuration(flag: string, value: string): number {
   if (!Number.isFinite(n) || n <= 0)
     throw new Error(`${flag} must be a positive number of seconds`);
   return n * 1000;
+}
+
+function positive(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} must be a positive number`);
+  return n;
 }
 
 function parseAddress(value: string): { host: string; port: number } {
@@ -53,6 +61,8 @@ async function main(): Promise<number> {
         "resync-period": { type: "string" },
         "url-refresh-period": { type: "string" },
         "disable-secret-sources": { type: "boolean" },
+        "event-qps": { type: "string" },
+        "event-burst": { type: "string" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -84,6 +94,8 @@ async function main(): Promise<number> {
       resyncMs: parseDuration("--resync-period", values["resync-period"] ?? "600"),
       urlRefreshMs: parseDuration("--url-refresh-period", values["url-refresh-period"] ?? "600"),
       secretSources: !values["disable-secret-sources"],
+      eventQps: positive("--event-qps", values["event-qps"] ?? "20"),
+      eventBurst: positive("--event-burst", values["event-burst"] ?? "25"),
     };
   } catch (error) {
     process.stderr.write(`palyra-skills-operator: ${(error as Error).message}\n\n${USAGE}`);

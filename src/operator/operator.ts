@@ -35,6 +35,9 @@ export interface OperatorConfig {
   /** Let Skills use Secrets as sources (needs list/watch on Secrets). */
   secretSources?: boolean;
   identity?: string;
+  /** Event writes per second and burst (events are throttled so they never crowd out status). */
+  eventQps?: number;
+  eventBurst?: number;
 }
 
 const API = "/apis/skills.palyra.dev/v1alpha1";
@@ -85,6 +88,8 @@ export class Operator {
     this.#events = new EventRecorder(client, {
       component: "palyra-skills-operator",
       host: identity,
+      ...(cfg.eventQps !== undefined ? { qps: cfg.eventQps } : {}),
+      ...(cfg.eventBurst !== undefined ? { burst: cfg.eventBurst } : {}),
       onError: (error, event) =>
         this.log.warn("event not recorded", { reason: event.reason, error }),
     });

@@ -1,0 +1,260 @@
+/**
+ * make dev: the operator on a local control plane, with examples.
+ *
+ * Starts kube-apiserver + etcd on 127.0.0.1, installs the CRDs, serves freshly signed example
+ * artifacts from an HTTPS server on 127.0.0.1 (its own CA, passed to the Skills as caBundle),
+ * runs the operator, applies a policy and six Skills, and prints `kubectl get skills -A` each
+ * time a state changes. Ctrl-C stops everything it started.
+ *
+ *   node hack/dev/dev.ts          keep running until Ctrl-C
+ *   node hack/dev/dev.ts --once   exit 0 once every Skill reached its expected state (CI smoke)
+ */
+
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ensureBinaries, startControlPlane } from "../control-plane/launcher.ts";
+import { ArtifactServer } from "./artifact-server.ts";
+import { skillArtifact } from "./artifacts.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const once = process.argv.includes("--once");
+const LOG_DIR = join(ROOT, ".cache/dev");
+
+/** What each example Skill should end up as, and why. */
+const EXPECTED: Record<string, { state: string; reason: string }> = {
+  "echo-http": { state: "Enabled", reason: "Enabled" },
+  "globex-echo": { state: "Enabled", reason: "Enabled" },
+  "initech-echo": { state: "Quarantined", reason: "UntrustedPublisher" },
+  "fetch-anything": { state: "Quarantined", reason: "AuditFailed" },
+  "fetch-anything-approved": { state: "Enabled", reason: "Approved" },
+  "echo-airgapped": { state: "Enabled", reason: "Enabled" },
+};
+
+async function main(): Promise<number> {
+  const bin = ensureBinaries();
+  console.log("dev: starting kube-apiserver and etcd on 127.0.0.1 ...");
+  const plane = await startControlPlane();
+  const server = new ArtifactServer();
+  let operator: ChildProcess | undefined;
+  let stopping = false;
+  const stopAll = async () => {
+    if (stopping) return;
+    stopping = true;
+    if (operator && operator.exitCode === null) {
+      operator.kill("SIGTERM");
+      await new Promise((r) => operator?.once("exit", r));
+    }
+    await server.stop();
+    await plane.stop();
+  };
+  process.on("SIGINT", () => {
+    console.log("\ndev: stopping the operator, the artifact server and the control plane ...");
+    stopAll().then(() => process.exit(0));
+  });
+  process.on("SIGTERM", () => stopAll().then(() => process.exit(0)));
+
+  try {
+    const kubectl = (args: string[], input?: string) =>
+      execFileSync(join(bin, "kubectl"), ["--kubeconfig", plane.kubeconfig, ...args], {
+        encoding: "utf8",
+        ...(input === undefined ? {} : { input }),
+      });
+    kubectl(["apply", "--server-side", "-f", join(ROOT, "crds")]);
+    kubectl(["wait", "--for", "condition=Established", "--timeout=60s", "-f", join(ROOT, "crds")]);
+
+    // Sign the examples with throwaway keys: acme's is allowlisted, globex is new (TOFU),
+    // initech is unknown and governed by a strict policy without TOFU.
+    const acme = skillArtifact({ keySeed: 7 });
+    const wild = skillArtifact({
+      keySeed: 7,
+      skillId: "acme.fetch_anything",
+      wildcardEgress: true,
+    });
+    const globex = skillArtifact({ publisher: "globex", skillId: "globex.echo", keySeed: 11 });
+    const initech = skillArtifact({ publisher: "initech", skillId: "initech.echo", keySeed: 13 });
+    await server.start();
+    const url = (name: string, bytes: Buffer) => server.put(`${name}.palyra-skill`, bytes);
+    console.log(`dev: artifact server at https://127.0.0.1:${server.port}/ (own CA)`);
+
+    const resources = [
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: "palyra-system" } },
+      {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: "skills-demo", labels: { "palyra.dev/skills": "enabled" } },
+      },
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "palyra-trust-store", namespace: "palyra-system" },
+        data: { "trust-store.json": '{"trusted_publishers":{},"tofu_publishers":{}}' },
+      },
+      {
+        apiVersion: "skills.palyra.dev/v1alpha1",
+        kind: "SkillTrustPolicy",
+        metadata: { name: "default" },
+        spec: {
+          default: true,
+          namespaceSelector: { matchLabels: { "palyra.dev/skills": "enabled" } },
+          publishers: [{ name: "acme", keys: [acme.publicKeyHex] }],
+          allowTofu: true,
+          trustStore: { namespace: "palyra-system", name: "palyra-trust-store" },
+        },
+      },
+      {
+        apiVersion: "skills.palyra.dev/v1alpha1",
+        kind: "SkillTrustPolicy",
+        metadata: { name: "strict" },
+        spec: {
+          namespaceSelector: { matchLabels: { "palyra.dev/skills": "enabled" } },
+          publishers: [{ name: "acme", keys: [acme.publicKeyHex] }],
+          allowTofu: false,
+          trustStore: { namespace: "palyra-system", name: "palyra-trust-store" },
+        },
+      },
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "echo-http-artifact", namespace: "skills-demo" },
+        binaryData: { "artifact.palyra-skill": acme.bytes.toString("base64") },
+      },
+      skill("echo-http", "acme.echo_http", "acme", {
+        url: url("echo-http", acme.bytes),
+        caBundle: server.caBundle,
+      }),
+      skill("globex-echo", "globex.echo", "globex", {
+        url: url("globex-echo", globex.bytes),
+        caBundle: server.caBundle,
+      }),
+      skill(
+        "initech-echo",
+        "initech.echo",
+        "initech",
+        { url: url("initech-echo", initech.bytes), caBundle: server.caBundle },
+        { policyRef: { name: "strict" } },
+      ),
+      skill("fetch-anything", "acme.fetch_anything", "acme", {
+        url: url("fetch-anything", wild.bytes),
+        caBundle: server.caBundle,
+      }),
+      skill(
+        "fetch-anything-approved",
+        "acme.fetch_anything",
+        "acme",
+        { url: url("fetch-anything", wild.bytes), caBundle: server.caBundle },
+        {
+          approval: {
+            payloadSha256: wild.payloadSha256,
+            approvedBy: "security-review-1234",
+            reason: "egress is restricted by a NetworkPolicy in this namespace",
+          },
+        },
+      ),
+      skill("echo-airgapped", "acme.echo_http", "acme", {
+        configMapRef: { name: "echo-http-artifact" },
+      }),
+    ];
+
+    mkdirSync(LOG_DIR, { recursive: true });
+    const logFile = join(LOG_DIR, "operator.log");
+    const log = createWriteStream(logFile);
+    operator = spawn(
+      process.execPath,
+      [
+        join(ROOT, "src/operator/main.ts"),
+        "--kubeconfig",
+        plane.kubeconfig,
+        "--metrics-bind-address",
+        "127.0.0.1:0",
+        "--namespace",
+        "palyra-system",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    operator.stdout?.pipe(log);
+    operator.stderr?.pipe(log);
+    operator.once("exit", (code) => {
+      if (!stopping) console.error(`dev: the operator exited (${code}); see ${logFile}`);
+    });
+    console.log(`dev: operator started (JSON logs in ${logFile})`);
+
+    kubectl(
+      ["apply", "--server-side", "-f", "-"],
+      resources.map((r) => JSON.stringify(r)).join("\n"),
+    );
+    console.log(`dev: applied 2 policies and ${Object.keys(EXPECTED).length} Skills`);
+    console.log(
+      `dev: try  ${join(bin, "kubectl")} --kubeconfig ${plane.kubeconfig} get skills -A\n`,
+    );
+
+    let last = "";
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const table = kubectl(["get", "skills", "-A"]);
+      const reasons = kubectl([
+        "get",
+        "skills",
+        "-A",
+        "-o",
+        'custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].reason,WHY:.status.conditions[?(@.type=="Ready")].message',
+      ]);
+      if (table + reasons !== last) {
+        last = table + reasons;
+        console.log(`--- ${new Date().toISOString()} kubectl get skills -A\n${table}\n${reasons}`);
+      }
+      if (once) {
+        const items = JSON.parse(kubectl(["get", "skills", "-n", "skills-demo", "-o", "json"])) as {
+          items: {
+            metadata: { name: string };
+            status?: { conditions?: { type: string; reason: string }[]; state?: string };
+          }[];
+        };
+        const settled = items.items.every((s) => {
+          const want = EXPECTED[s.metadata.name];
+          const ready = s.status?.conditions?.find((c) => c.type === "Ready");
+          return want && s.status?.state === want.state && ready?.reason === want.reason;
+        });
+        if (settled && items.items.length === Object.keys(EXPECTED).length) {
+          console.log("dev: every Skill reached its expected state");
+          await stopAll();
+          return 0;
+        }
+        if (Date.now() > deadline) {
+          console.error("dev: Skills did not reach their expected states within 120 s");
+          await stopAll();
+          return 1;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } catch (error) {
+    console.error(`dev: ${error instanceof Error ? error.message : String(error)}`);
+    await stopAll();
+    return 1;
+  }
+}
+
+function skill(
+  name: string,
+  skillId: string,
+  publisher: string,
+  source: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+) {
+  return {
+    apiVersion: "skills.palyra.dev/v1alpha1",
+    kind: "Skill",
+    metadata: { name, namespace: "skills-demo" },
+    spec: { skillId, publisher, source, ...extra },
+  };
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,35 @@
+/**
+ * make dev, end to end: its own control plane, CRDs, HTTPS artifact server, operator and six
+ * example Skills, run with --once so it exits when every Skill reached its expected state.
+ */
+
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { test } from "node:test";
+
+const DEV = new URL("../../hack/dev/dev.ts", import.meta.url).pathname;
+
+test("make dev brings up the operator and the examples reach Enabled and Quarantined with their reasons", () => {
+  const run = spawnSync(process.execPath, [DEV, "--once"], { encoding: "utf8", timeout: 240_000 });
+  assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+  const out = run.stdout;
+  assert.match(out, /every Skill reached its expected state/);
+  for (const [name, state] of [
+    ["echo-http", "Enabled"],
+    ["globex-echo", "Enabled"],
+    ["initech-echo", "Quarantined"],
+    ["fetch-anything ", "Quarantined"],
+    ["fetch-anything-approved", "Enabled"],
+    ["echo-airgapped", "Enabled"],
+  ] as const) {
+    assert.match(
+      out,
+      new RegExp(`skills-demo\\s+${name.trim()}\\s+\\S+\\s+\\S+\\s+${state}`),
+      name,
+    );
+  }
+  assert.match(out, /tofu_newly_pinned/);
+  assert.match(out, /UntrustedPublisher/);
+  assert.match(out, /AuditFailed/);
+  assert.match(out, /Approved/);
+});

@@ -148,28 +148,36 @@ export class KubeClient {
     }
     await new Promise<void>((resolve, reject) => {
       let pending = "";
+      // A handler's error (e.g. 410 Gone inside the stream) is what the caller must see, not
+      // the socket error that destroying the response produces.
+      let failure: unknown;
+      const settle = (error?: unknown) => {
+        const e = failure ?? error;
+        if (e === undefined) resolve();
+        else reject(e);
+      };
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => {
         pending += chunk;
         let nl = pending.indexOf("\n");
-        while (nl >= 0) {
+        while (nl >= 0 && failure === undefined) {
           const line = pending.slice(0, nl).trim();
           pending = pending.slice(nl + 1);
           if (line) {
             try {
               onLine(JSON.parse(line));
             } catch (e) {
-              res.destroy(e instanceof Error ? e : new Error(String(e)));
+              failure = e;
+              res.destroy();
               return;
             }
           }
           nl = pending.indexOf("\n");
         }
       });
-      res.on("end", () => resolve());
-      res.on("error", reject);
-      res.on("aborted", () => reject(new Error("watch stream aborted")));
-      res.on("close", () => resolve());
+      res.on("end", () => settle());
+      res.on("error", (error) => settle(error));
+      res.on("close", () => settle());
     });
   }
 

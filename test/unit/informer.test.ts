@@ -37,26 +37,22 @@ async function serve(script: Script) {
     );
     const page = script.list(url);
     if (typeof page === "number") {
-      res
-        .writeHead(page, { "Content-Type": "application/json" })
-        .end(
-          JSON.stringify({
-            kind: "Status",
-            code: page,
-            reason: "Test",
-            message: "scripted failure",
-          }),
-        );
-      return;
-    }
-    res
-      .writeHead(200, { "Content-Type": "application/json" })
-      .end(
+      res.writeHead(page, { "Content-Type": "application/json" }).end(
         JSON.stringify({
-          metadata: { resourceVersion: page.rv, continue: page.cont },
-          items: page.items,
+          kind: "Status",
+          code: page,
+          reason: "Test",
+          message: "scripted failure",
         }),
       );
+      return;
+    }
+    res.writeHead(200, { "Content-Type": "application/json" }).end(
+      JSON.stringify({
+        metadata: { resourceVersion: page.rv, continue: page.cont },
+        items: page.items,
+      }),
+    );
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const kc = new KubeConfig();

@@ -11,6 +11,9 @@ export type HandlerResult =
   | undefined
   | { requeueAfterMs?: number; error?: unknown; conflict?: boolean };
 
+/** A handler may return nothing (done), or a HandlerResult. */
+export type Handler = (key: string) => Promise<unknown>;
+
 export interface WorkQueueOptions {
   name: string;
   backoff?: KeyedBackoff;
@@ -28,7 +31,7 @@ export class WorkQueue {
   #processing = new Set<string>();
   #dirty = new Set<string>();
   #timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
-  #handler: ((key: string) => Promise<HandlerResult>) | undefined;
+  #handler: Handler | undefined;
   #concurrency = 1;
   #active = 0;
   #closed = false;
@@ -100,7 +103,7 @@ export class WorkQueue {
     this.addAfter(key, this.#backoff.next(key));
   }
 
-  start(handler: (key: string) => Promise<HandlerResult>, concurrency: number): void {
+  start(handler: Handler, concurrency: number): void {
     this.#handler = handler;
     this.#concurrency = Math.max(1, concurrency);
     this.#pump();
@@ -140,12 +143,12 @@ export class WorkQueue {
     }
   }
 
-  async #run(handler: (key: string) => Promise<HandlerResult>, key: string): Promise<void> {
+  async #run(handler: Handler, key: string): Promise<void> {
     let result: HandlerResult;
     let thrown: unknown;
     let failed = false;
     try {
-      result = await handler(key);
+      result = (await handler(key)) as HandlerResult;
     } catch (error) {
       thrown = error;
       failed = true;

@@ -280,6 +280,14 @@ function readCapped(
         );
       }
     });
-    res.on("error", (error) => finish(classify(error, url)));
+    // Once the headers arrived, a broken connection means a cut body.
+    res.on("error", () =>
+      finish(
+        new SourceError(
+          "SOURCE_TRUNCATED",
+          `${redactUrl(url)}: connection broke after ${received} bytes`,
+        ),
+      ),
+    );
   });
 }

@@ -191,7 +191,7 @@ async function main(): Promise<number> {
 
     let last = "";
     const deadline = Date.now() + 120_000;
-    for (;;) {
+    while (!stopping) {
       const table = kubectl(["get", "skills", "-A"]);
       const reasons = kubectl([
         "get",
@@ -229,7 +229,9 @@ async function main(): Promise<number> {
       }
       await new Promise((r) => setTimeout(r, 1000));
     }
+    return await new Promise<number>(() => {}); // the signal handler exits
   } catch (error) {
+    if (stopping) return await new Promise<number>(() => {});
     console.error(`dev: ${error instanceof Error ? error.message : String(error)}`);
     await stopAll();
     return 1;

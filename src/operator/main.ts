@@ -114,7 +114,13 @@ async function main(): Promise<number> {
     return 2;
   }
 
-  const operator = await Operator.create({ ...config, kubeConfig, log });
+  let operator: Operator;
+  try {
+    operator = await Operator.create({ ...config, kubeConfig, log });
+  } catch (error) {
+    log.error("cannot use the Kubernetes configuration", { error });
+    return 2;
+  }
   let stopping: Promise<void> | undefined;
   const shutdown = (signal: string) => {
     if (stopping) return;

@@ -21,6 +21,17 @@ const USAGE = `usage: palyra-skills-operator [flags]
   --url-refresh-period SECONDS fetch a URL source again after this long (default 600)
   --event-qps N                Event writes per second (default 20)
   --event-burst N              Event writes allowed in a burst (default 25)
+  --webhook-bind-address H:P  serve the admission webhook here (off unless set; port 0 = any)
+  --webhook-service NS/NAME[:PORT]  the Service the API server calls (default: this process at
+                               https://127.0.0.1:<port>, for local control planes)
+  --webhook-secret NAME        Secret holding the webhook's CA and certificate (default
+                               palyra-skills-webhook-tls, in --namespace)
+  --webhook-configuration NAME ValidatingWebhookConfiguration to manage (default palyra-skills-operator)
+  --no-webhook-registration    serve the webhook but leave its configuration to someone else
+  --webhook-certificate-validity SECONDS  serving-certificate lifetime (default 31536000; renewed
+                               when a third remains)
+  --admin-group NAME           may edit trust stores and exempt namespaces (repeatable; default
+                               system:masters)
   --disable-secret-sources     do not watch Secrets (Skills with secretRef fail with a clear reason)
   --help
 `;
@@ -38,12 +49,22 @@ function positive(flag: string, value: string): number {
   return n;
 }
 
-function parseAddress(value: string): { host: string; port: number } {
+function parseService(value: string): { namespace: string; name: string; port: number } {
+  const m = /^([a-z0-9-]+)\/([a-z0-9-]+)(?::(\d+))?$/.exec(value);
+  if (!m)
+    throw new Error(`--webhook-service ${JSON.stringify(value)} is not NAMESPACE/NAME[:PORT]`);
+  return { namespace: m[1] as string, name: m[2] as string, port: Number(m[3] ?? 443) };
+}
+
+function parseAddress(
+  value: string,
+  flag = "--metrics-bind-address",
+): { host: string; port: number } {
   const i = value.lastIndexOf(":");
   const host = i > 0 ? value.slice(0, i).replace(/^\[|\]$/g, "") : "0.0.0.0";
   const port = Number(value.slice(i + 1));
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new Error(`--metrics-bind-address ${JSON.stringify(value)} is not host:port`);
+    throw new Error(`${flag} ${JSON.stringify(value)} is not host:port`);
   }
   return { host, port };
 }
@@ -63,6 +84,13 @@ async function main(): Promise<number> {
         "disable-secret-sources": { type: "boolean" },
         "event-qps": { type: "string" },
         "event-burst": { type: "string" },
+        "webhook-bind-address": { type: "string" },
+        "webhook-service": { type: "string" },
+        "webhook-secret": { type: "string" },
+        "webhook-configuration": { type: "string" },
+        "no-webhook-registration": { type: "boolean" },
+        "admin-group": { type: "string", multiple: true },
+        "webhook-certificate-validity": { type: "string" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -97,6 +125,33 @@ async function main(): Promise<number> {
       eventQps: positive("--event-qps", values["event-qps"] ?? "20"),
       eventBurst: positive("--event-burst", values["event-burst"] ?? "25"),
     };
+    const webhookAddress = values["webhook-bind-address"];
+    if (webhookAddress !== undefined) {
+      const { host, port } = parseAddress(webhookAddress, "--webhook-bind-address");
+      config.webhook = {
+        host,
+        port,
+        secretName: values["webhook-secret"] ?? "palyra-skills-webhook-tls",
+        configurationName: values["webhook-configuration"] ?? "palyra-skills-operator",
+        register: !values["no-webhook-registration"],
+        adminGroups: values["admin-group"] ?? ["system:masters"],
+        certificateValiditySeconds: positive(
+          "--webhook-certificate-validity",
+          values["webhook-certificate-validity"] ?? "31536000",
+        ),
+        // Short-lived certificates are checked often enough to renew them in time.
+        refreshMs: Math.min(
+          60_000,
+          (positive(
+            "--webhook-certificate-validity",
+            values["webhook-certificate-validity"] ?? "31536000",
+          ) *
+            1000) /
+            10,
+        ),
+        ...(values["webhook-service"] ? { service: parseService(values["webhook-service"]) } : {}),
+      };
+    }
   } catch (error) {
     process.stderr.write(`palyra-skills-operator: ${(error as Error).message}\n\n${USAGE}`);
     return 2;

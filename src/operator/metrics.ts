@@ -14,6 +14,8 @@ export interface OperatorMetrics {
   statusWrites: Counter<"kind">;
   tofuPins: Counter<"result">;
   skills: Gauge<"state">;
+  webhookReviews: Counter<"webhook" | "result">;
+  webhookDuration: Histogram<"webhook">;
 }
 
 export function createMetrics(): OperatorMetrics {
@@ -81,6 +83,19 @@ export function createMetrics(): OperatorMetrics {
       name: "palyra_skills",
       help: "Skills by state, as last written to status.",
       labelNames: ["state"],
+      registers,
+    }),
+    webhookReviews: new Counter({
+      name: "palyra_webhook_reviews_total",
+      help: "AdmissionReviews answered, by webhook and result (allowed, denied, warned, error).",
+      labelNames: ["webhook", "result"],
+      registers,
+    }),
+    webhookDuration: new Histogram({
+      name: "palyra_webhook_review_duration_seconds",
+      help: "Time to answer one AdmissionReview inside the webhook.",
+      labelNames: ["webhook"],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
       registers,
     }),
   };

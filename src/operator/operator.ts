@@ -19,6 +19,8 @@ import { WorkQueue } from "../kube/workqueue.ts";
 import { ArtifactLoader, sourceRefOf } from "../sources/artifact-loader.ts";
 import { fetchHttps } from "../sources/https-source.ts";
 import { KubeObjectSource } from "../sources/object-source.ts";
+import type { AdmissionSnapshot } from "../webhook/handlers.ts";
+import { Webhook, type WebhookConfig } from "../webhook/webhook.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, type OperatorMetrics } from "./metrics.ts";
 
@@ -38,6 +40,8 @@ export interface OperatorConfig {
   /** Event writes per second and burst (events are throttled so they never crowd out status). */
   eventQps?: number;
   eventBurst?: number;
+  /** Serve the validating admission webhook (and, if configured, register it). */
+  webhook?: WebhookConfig;
 }
 
 const API = "/apis/skills.palyra.dev/v1alpha1";
@@ -62,6 +66,10 @@ export class Operator {
   #skillSources = new Map<string, string>();
   #ready = false;
   #stopping = false;
+  #webhook: Webhook | undefined;
+  #trustStores: TrustStoreCache;
+  // Skills by namespace and skill id: what the workload webhook looks up on every review.
+  #skillIndex = new Map<string, Map<string, Map<string, Skill>>>();
 
   private constructor(cfg: OperatorConfig, client: KubeClient) {
     this.#cfg = cfg;
@@ -94,6 +102,7 @@ export class Operator {
         this.log.warn("event not recorded", { reason: event.reason, error }),
     });
     const trustStores = new TrustStoreCache(client, this.#configMaps);
+    this.#trustStores = trustStores;
     this.#loader = new ArtifactLoader({
       fetchUrl: (url, opts) => fetchHttps(url, opts),
       objects: new KubeObjectSource(client, {
@@ -150,6 +159,37 @@ export class Operator {
       policy: (key) => this.#timed("SkillTrustPolicy", () => policyReconciler.reconcile(key)),
     };
     this.#wireEvents();
+    if (cfg.webhook) {
+      this.#webhook = new Webhook(cfg.webhook, {
+        client,
+        snapshot: this.#snapshot(),
+        ready: () => this.#ready,
+        log: this.log,
+        metrics: this.metrics,
+        operatorNamespace: cfg.namespace,
+        trustStoreNamespaces: () =>
+          this.#policies
+            .list()
+            .flatMap((p) => (p.spec.trustStore ? [p.spec.trustStore.namespace] : [])),
+      });
+    }
+  }
+
+  /** The read-only view the webhook answers from: caches only, no I/O. */
+  #snapshot(): AdmissionSnapshot {
+    return {
+      skillsWithId: (namespace, skillId) => [
+        ...(this.#skillIndex.get(namespace)?.get(skillId)?.values() ?? []),
+      ],
+      policies: () => this.#policies.list(),
+      namespaceLabels: (namespace) => this.#namespaces.get(namespace)?.metadata.labels ?? {},
+      trustStore: (policy) => this.#trustStores.peek(policy),
+      signingKeyOf: (digest) => this.#loader.signingKeyOf(digest),
+    };
+  }
+
+  get webhookPort(): number {
+    return this.#webhook?.port ?? 0;
   }
 
   #reconcilers: {
@@ -185,6 +225,8 @@ export class Operator {
       address: `${this.#cfg.metricsAddress.host}:${this.metricsPort}`,
     });
     for (const i of this.#informers) i.start();
+    // The webhook listens at once and denies until the caches below have synced.
+    await this.#webhook?.start();
     await Promise.all(this.#informers.map((i) => i.waitForSync()));
     this.log.info("caches synced", {
       skills: this.#skills.size,
@@ -202,6 +244,7 @@ export class Operator {
     this.#stopping = true;
     this.#ready = false;
     await Promise.all([this.#skillQueue.shutDown(), this.#policyQueue.shutDown()]);
+    await this.#webhook?.stop();
     await Promise.all(this.#informers.map((i) => i.stop()));
     await this.#events.flush();
     await new Promise<void>((resolve) =>
@@ -245,6 +288,7 @@ export class Operator {
     this.#skills.on((type, skill, old) => {
       const key = objectKey(skill.metadata);
       this.#indexSource(key, type === "delete" ? undefined : skill);
+      this.#indexSkill(key, type === "delete" ? undefined : skill, type === "delete" ? skill : old);
       if (type === "update" && old && !specOrLifecycleChanged(old, skill)) return;
       skillQueue.add(key);
       // governedSkills is a count: refresh it at most about once a second.
@@ -257,6 +301,8 @@ export class Operator {
       policyQueue.add(policy.metadata.name ?? "");
       // Which policy governs which Skill may have changed: re-evaluate them all.
       allSkills();
+      // The trust-store webhook covers exactly the namespaces that hold trust stores.
+      void this.#webhook?.refresh();
     });
 
     this.#namespaces.on((type, ns, old) => {
@@ -286,6 +332,23 @@ export class Operator {
       };
     this.#configMaps.on(onSourceObject("configMap"));
     this.#secrets?.on(onSourceObject("secret"));
+  }
+
+  #indexSkill(key: string, skill: Skill | undefined, old: Skill | undefined): void {
+    for (const s of [old, skill]) {
+      if (!s) continue;
+      const ns = s.metadata.namespace ?? "";
+      const byId = this.#skillIndex.get(ns)?.get(s.spec.skillId);
+      byId?.delete(key);
+      if (byId?.size === 0) this.#skillIndex.get(ns)?.delete(s.spec.skillId);
+    }
+    if (!skill) return;
+    const ns = skill.metadata.namespace ?? "";
+    const byNs = this.#skillIndex.get(ns) ?? new Map<string, Map<string, Skill>>();
+    this.#skillIndex.set(ns, byNs);
+    const byId = byNs.get(skill.spec.skillId) ?? new Map<string, Skill>();
+    byNs.set(skill.spec.skillId, byId);
+    byId.set(key, skill);
   }
 
   /** Which Skills read which ConfigMap/Secret, so a change there re-evaluates exactly them. */

@@ -190,6 +190,12 @@ export class ArtifactLoader {
     return this.#observe(owner, key, fetched.digest, facts, pin);
   }
 
+  /** The signing key of a verified artifact still in the cache, by digest (no I/O). */
+  signingKeyOf(digest: string): string | undefined {
+    const facts = this.#facts.get(digest);
+    return facts?.kind === "verified" ? facts.facts.inspected.publicKeyHex : undefined;
+  }
+
   /** Forgets what is kept for a Skill that is gone; unreferenced artifacts go with it. */
   release(owner: string): void {
     const ref = this.#refs.get(owner);

@@ -24,6 +24,8 @@ export function testCluster(): TestCluster {
 
 export interface KubeResponse {
   status: number;
+  /** Warning headers (admission warnings arrive here). */
+  warnings: string[];
   body: Record<string, unknown> & { message?: string; metadata?: Record<string, unknown> };
 }
 
@@ -65,7 +67,9 @@ export function kube(
           } catch {
             parsed = { message: text };
           }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
+          const w = res.headers.warning;
+          const warnings = w === undefined ? [] : Array.isArray(w) ? w : [w];
+          resolve({ status: res.statusCode ?? 0, warnings, body: parsed });
         });
       },
     );

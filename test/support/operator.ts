@@ -13,6 +13,8 @@ const MAIN = new URL("../../src/operator/main.ts", import.meta.url).pathname;
 export interface RunningOperator {
   process: ChildProcess;
   port: number;
+  /** The admission webhook's port, when started with --webhook-bind-address. */
+  webhookPort: number;
   logs: Record<string, unknown>[];
   stderr: string[];
   /** SIGTERM, then the exit code. */
@@ -35,14 +37,16 @@ function httpGet(port: number, path: string): Promise<{ status: number; body: st
   });
 }
 
-export async function startOperator(args: string[] = []): Promise<RunningOperator> {
-  const cluster = testCluster();
+export async function startOperator(
+  args: string[] = [],
+  kubeconfig = testCluster().kubeconfig,
+): Promise<RunningOperator> {
   const child = spawn(
     process.execPath,
     [
       MAIN,
       "--kubeconfig",
-      cluster.kubeconfig,
+      kubeconfig,
       "--metrics-bind-address",
       "127.0.0.1:0",
       "--log-level",
@@ -93,9 +97,12 @@ export async function startOperator(args: string[] = []): Promise<RunningOperato
     await new Promise((r) => setTimeout(r, 50));
   }
   const metrics = async () => (await httpGet(port, "/metrics")).body;
+  const webhookLog = logs.find((l) => l.msg === "webhook listening");
+  const webhookPort = webhookLog ? Number(String(webhookLog.address).split(":").pop()) : 0;
   return {
     process: child,
     port,
+    webhookPort,
     logs,
     stderr,
     metrics,

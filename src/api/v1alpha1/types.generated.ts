@@ -179,6 +179,8 @@ export interface SkillTrustPolicySpec {
   allowTofu?: boolean;
   /** Keys that are never trusted, whatever the allowlist or pins say. */
   revokedKeys?: string[];
+  /** When set, the source kinds Skills governed by this policy may use; the webhook denies others at admission. */
+  allowedSourceKinds?: ("url" | "configMap" | "secret" | "oci")[];
   /** When set, provenance.json's builder.id must be one of these. */
   requiredProvenanceBuilders?: string[];
   /** The ConfigMap that holds the trust-store document (allowlist and TOFU pins). */

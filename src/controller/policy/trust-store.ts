@@ -13,6 +13,7 @@ import {
   parseTrustStore,
   pinTofuKey,
   serializeTrustStore,
+  type TrustStore,
 } from "../../trust/store.ts";
 import type { TrustStoreObservation, TrustStoreRef } from "../skill/decide.ts";
 
@@ -89,6 +90,17 @@ export class TrustStoreCache {
     if (this.#parsed.size > 1024) this.#parsed.clear();
     this.#parsed.set(cacheKey, observation);
     return observation;
+  }
+
+  /** The last parsed store a policy names, without I/O (the admission path); undefined if unread. */
+  peek(policy: SkillTrustPolicy): TrustStore | undefined {
+    const ref = trustStoreRefOf(policy);
+    if (!ref) return undefined;
+    const id = `${ref.namespace}/${ref.name}`;
+    const entry = this.#objects.get(id);
+    if (!entry || entry.stale) return undefined;
+    const parsed = this.#parsed.get(`${id}#${ref.key}@${entry.resourceVersion}`);
+    return parsed?.kind === "ok" ? parsed.store : undefined;
   }
 
   /** Writes a first-use pin; "conflict" when the store changed since it was read. */

@@ -1,0 +1,181 @@
+/**
+ * The webhook as one part of the operator process: certificate bootstrap and renewal (shared by
+ * all replicas through a Secret), the HTTPS server, and the registration kept in step with the
+ * certificate and the policies.
+ */
+
+import type { KubeClient } from "../kube/client.ts";
+import type { Logger } from "../operator/log.ts";
+import type { OperatorMetrics } from "../operator/metrics.ts";
+import { type WebhookCertificate, WebhookCertificates } from "./certificates.ts";
+import type { AdmissionSnapshot, Identity } from "./handlers.ts";
+import { type ClientTarget, ensureRegistration } from "./registration.ts";
+import { WebhookServer } from "./server.ts";
+
+export interface WebhookConfig {
+  host: string;
+  port: number;
+  /** How the API server reaches the webhook: a Service in the cluster, else this process's URL. */
+  service?: { namespace: string; name: string; port: number };
+  secretName: string;
+  configurationName: string;
+  /** Manage the ValidatingWebhookConfiguration (off when a chart owns it and only the caBundle is injected elsewhere). */
+  register: boolean;
+  adminGroups: string[];
+  /** How often the certificate and registration are checked. */
+  refreshMs?: number;
+  /** Serving-certificate lifetime (default one year). */
+  certificateValiditySeconds?: number;
+  /** After a CA change, how long to wait for the API server to trust the new CA before serving from it. */
+  caRolloverGraceMs?: number;
+}
+
+export interface WebhookDeps {
+  client: KubeClient;
+  snapshot: AdmissionSnapshot;
+  ready: () => boolean;
+  log: Logger;
+  metrics: OperatorMetrics;
+  operatorNamespace: string;
+  trustStoreNamespaces: () => string[];
+}
+
+export class Webhook {
+  #cfg: WebhookConfig;
+  #d: WebhookDeps;
+  #certs: WebhookCertificates;
+  #server: WebhookServer | undefined;
+  #current: WebhookCertificate | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #operatorUser = "";
+  #pending: Promise<void> | undefined;
+  #again = false;
+
+  constructor(cfg: WebhookConfig, deps: WebhookDeps) {
+    this.#cfg = cfg;
+    this.#d = deps;
+    const svc = cfg.service;
+    this.#certs = new WebhookCertificates(deps.client, {
+      namespace: deps.operatorNamespace,
+      secretName: cfg.secretName,
+      dnsNames: svc
+        ? [`${svc.name}.${svc.namespace}.svc`, `${svc.name}.${svc.namespace}.svc.cluster.local`]
+        : ["localhost"],
+      ...(svc ? {} : { ipAddresses: ["127.0.0.1"] }),
+      ...(cfg.certificateValiditySeconds
+        ? { validitySeconds: cfg.certificateValiditySeconds }
+        : {}),
+    });
+  }
+
+  get port(): number {
+    return this.#server?.port ?? 0;
+  }
+
+  get identity(): Identity {
+    return { operatorUser: this.#operatorUser, adminGroups: this.#cfg.adminGroups };
+  }
+
+  async start(): Promise<void> {
+    this.#operatorUser = await whoAmI(this.#d.client);
+    this.#current = await this.#certs.ensure();
+    this.#server = new WebhookServer({
+      host: this.#cfg.host,
+      port: this.#cfg.port,
+      cert: this.#current,
+      snapshot: this.#d.snapshot,
+      identity: () => this.identity,
+      client: this.#d.client,
+      ready: this.#d.ready,
+      log: this.#d.log,
+      metrics: {
+        review: (webhook, result, seconds) => {
+          this.#d.metrics.webhookReviews.inc({ webhook, result });
+          this.#d.metrics.webhookDuration.observe({ webhook }, seconds);
+        },
+      },
+    });
+    await this.#server.start();
+    this.#d.log.info("webhook listening", {
+      address: `${this.#cfg.host}:${this.port}`,
+      certificateNotAfter: this.#current.notAfter.toISOString(),
+      operatorUser: this.#operatorUser,
+    });
+    await this.refresh();
+    this.#timer = setInterval(() => void this.refresh(), this.#cfg.refreshMs ?? 60_000);
+    this.#timer.unref();
+  }
+
+  /** Re-checks the certificate (renewing it when due) and the registration; never throws. */
+  refresh(): Promise<void> {
+    if (this.#pending) {
+      this.#again = true;
+      return this.#pending;
+    }
+    this.#pending = this.#refreshOnce()
+      .catch((error: unknown) => this.#d.log.warn("webhook refresh failed; will retry", { error }))
+      .finally(() => {
+        this.#pending = undefined;
+        if (this.#again) {
+          this.#again = false;
+          void this.refresh();
+        }
+      });
+    return this.#pending;
+  }
+
+  async #refreshOnce(): Promise<void> {
+    const next = await this.#certs.ensure();
+    const previous = this.#current;
+    this.#current = next;
+    // The API server must trust a new CA before we serve a certificate from it: register the
+    // bundle (old and new CA) first, and give the API server time to load it.
+    const caChanged = previous !== undefined && previous.caBundlePem !== next.caBundlePem;
+    if (this.#cfg.register) await this.#register(next);
+    if (previous && next.certPem !== previous.certPem) {
+      if (caChanged) await new Promise((r) => setTimeout(r, this.#cfg.caRolloverGraceMs ?? 10_000));
+      this.#server?.setCertificate(next);
+      this.#d.log.info("webhook certificate renewed", {
+        notAfter: next.notAfter.toISOString(),
+        caChanged,
+      });
+    }
+  }
+
+  async #register(cert: WebhookCertificate): Promise<void> {
+    const target: ClientTarget = this.#cfg.service
+      ? { service: this.#cfg.service }
+      : { url: `https://127.0.0.1:${this.port}` };
+    const result = await ensureRegistration(this.#d.client, {
+      name: this.#cfg.configurationName,
+      target,
+      caBundlePem: cert.caBundlePem,
+      operatorNamespace: this.#d.operatorNamespace,
+      trustStoreNamespaces: this.#d.trustStoreNamespaces(),
+    });
+    if (result !== "unchanged") {
+      this.#d.log.info(`webhook configuration ${result}`, { name: this.#cfg.configurationName });
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#pending;
+    await this.#server?.stop();
+  }
+}
+
+/** The operator's own user name, as the API server sees it (for the trust-store guard). */
+async function whoAmI(client: KubeClient): Promise<string> {
+  const review = await client.request<{ status?: { userInfo?: { username?: string } } }>(
+    "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+    {
+      method: "POST",
+      body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
+      timeoutMs: 10_000,
+    },
+  );
+  const name = review.status?.userInfo?.username;
+  if (!name) throw new Error("the API server did not say who the operator is (SelfSubjectReview)");
+  return name;
+}

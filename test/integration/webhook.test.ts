@@ -451,8 +451,10 @@ describe("the trust store", () => {
         `/api/v1/namespaces/${OPS_NS}/configmaps/${store}`,
         {
           data: {
-            "trust-store.json":
-              '{"trusted_publishers":{},"tofu_publishers":{"evil":"' + "ab".repeat(32) + '"}}',
+            "trust-store.json": JSON.stringify({
+              trusted_publishers: {},
+              tofu_publishers: { evil: "ab".repeat(32) },
+            }),
           },
         },
         { contentType: "application/merge-patch+json", ...(impersonate ? { impersonate } : {}) },

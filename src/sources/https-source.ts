@@ -194,6 +194,8 @@ function get(
     });
     req.on("response", (res) => {
       clearTimeout(connectTimer);
+      // From here the body's idle timer (readCapped) is the only read timeout.
+      req.setTimeout(0);
       signal.removeEventListener("abort", onAbort);
       resolve(res);
     });

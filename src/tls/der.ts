@@ -57,3 +57,28 @@ export function time(date: Date): Buffer {
     ? tlv(0x17, Buffer.from(`${digits.slice(2)}Z`, "ascii"))
     : tlv(0x18, Buffer.from(`${digits}Z`, "ascii"));
 }
+
+/** The elements of a DER SEQUENCE as raw TLV slices (enough to walk a certificate). */
+export function sequenceElements(der: Buffer): Buffer[] {
+  const read = (at: number): { start: number; end: number } => {
+    const first = der[at + 1] ?? 0;
+    let len = first;
+    let header = 2;
+    if (first & 0x80) {
+      const n = first & 0x7f;
+      len = 0;
+      for (let i = 0; i < n; i++) len = len * 256 + (der[at + 2 + i] ?? 0);
+      header = 2 + n;
+    }
+    return { start: at + header, end: at + header + len };
+  };
+  if (der[0] !== 0x30) throw new Error("not a DER SEQUENCE");
+  const outer = read(0);
+  const items: Buffer[] = [];
+  for (let at = outer.start; at < outer.end; ) {
+    const { end } = read(at);
+    items.push(der.subarray(at, end));
+    at = end;
+  }
+  return items;
+}

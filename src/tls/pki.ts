@@ -23,6 +23,7 @@ import {
   octetString,
   oid,
   sequence,
+  sequenceElements,
   set,
   smallInteger,
   time,
@@ -67,17 +68,25 @@ function serial(): Buffer {
 function ipBytes(ip: string): Buffer {
   const family = isIP(ip);
   if (family === 4) return Buffer.from(ip.split(".").map(Number));
-  if (family === 6) {
-    const [head = "", tail = ""] = ip.split("::");
+  if (family === 6 && !ip.includes("%")) {
+    // An IPv4 tail (::ffff:1.2.3.4) is two groups.
+    const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(ip)?.[1];
+    const text = v4
+      ? ip.slice(0, -v4.length) +
+        ((b) => `${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`)(
+          v4.split(".").map(Number) as [number, number, number, number],
+        )
+      : ip;
+    const [head = "", tail = ""] = text.split("::");
     const part = (s: string) => (s ? s.split(":") : []);
     const h = part(head);
-    const t = ip.includes("::") ? part(tail) : [];
+    const t = text.includes("::") ? part(tail) : [];
     const groups = [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
     return Buffer.from(
       groups.flatMap((g) => [(parseInt(g, 16) >> 8) & 0xff, parseInt(g, 16) & 0xff]),
     );
   }
-  throw new Error(`not an IP address: ${JSON.stringify(ip)}`);
+  throw new Error(`not an IP address (without a zone): ${JSON.stringify(ip)}`);
 }
 
 function pem(label: string, der: Buffer): string {
@@ -157,10 +166,10 @@ export function issueServingCertificate(
 ): IssuedCertificate {
   const caKey = createPrivateKey(ca.keyPem);
   const caSpki = createPublicKey(caKey).export({ type: "spki", format: "der" });
-  // Our CAs carry a CN-only subject, so re-encoding it gives the issuer bytes exactly.
-  const cn = /^CN=(.*)$/m.exec(new X509Certificate(ca.certPem).subject)?.[1];
-  if (cn === undefined) throw new Error("the CA certificate's subject has no common name");
-  const issuer = name(cn);
+  // The issuer must be the CA's subject byte for byte: take it from the CA certificate itself.
+  const tbs = sequenceElements(new X509Certificate(ca.certPem).raw)[0];
+  const issuer = tbs ? sequenceElements(tbs)[5] : undefined;
+  if (!issuer) throw new Error("the CA certificate could not be read");
   const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const spki = publicKey.export({ type: "spki", format: "der" });
   const altNames = [

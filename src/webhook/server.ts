@@ -106,13 +106,19 @@ export class WebhookServer {
     this.#server = server;
   }
 
-  async stop(): Promise<void> {
+  /** Stops accepting; lets in-flight reviews finish (at most `graceMs`), then closes all. */
+  async stop(graceMs = 5000): Promise<void> {
     const server = this.#server;
     if (!server) return;
+    // The API server keeps connections alive between reviews: close each as it goes idle.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    const hard = setTimeout(() => server.closeAllConnections(), graceMs);
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeIdleConnections();
     });
+    clearInterval(sweep);
+    clearTimeout(hard);
   }
 
   async #handle(

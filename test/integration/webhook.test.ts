@@ -93,8 +93,8 @@ function podTemplate(annotation: string) {
 function workload(
   kind: string,
   annotation: string,
+  name = unique(kind.toLowerCase()),
 ): { path: string; body: Record<string, unknown> } {
-  const name = unique(kind.toLowerCase());
   const tpl = podTemplate(annotation);
   const selector = { matchLabels: { app: "x" } };
   switch (kind) {
@@ -519,5 +519,79 @@ describe("failing closed", () => {
     await waitFor("the restarted webhook answers", async () =>
       (await apply("Deployment", "acme.echo_http")).status === 201 ? true : undefined,
     );
+  });
+});
+
+describe("under load", () => {
+  test("hundreds of concurrent reviews with different expected outcomes each get their own verdict", async () => {
+    // acme.frozen names the echo artifact, whose manifest says otherwise: Quarantined.
+    await createSkill(ns, "frozen", {
+      ...skillSpec(`${ns}/f.palyra-skill`, ACME.bytes),
+      skillId: "acme.frozen",
+    });
+    await waitForState(ns, "frozen", "Quarantined", "ManifestMismatch");
+    const cases = Array.from({ length: 300 }, (_, i) => {
+      const good = i % 3 === 0;
+      const ref = good ? "acme.echo_http" : i % 3 === 1 ? "acme.frozen" : `acme.missing_${i}`;
+      return { good, ref, w: workload("Deployment", ref, unique(`load-${i}`)) };
+    });
+    const results = await Promise.all(
+      cases.map((c) => kube("POST", c.w.path.replace("NS", ns), c.w.body)),
+    );
+    results.forEach((res, i) => {
+      const c = cases[i] as (typeof cases)[number];
+      const name = (c.w.body.metadata as { name: string }).name;
+      if (c.good) assert.equal(res.status, 201, `${name}: ${res.body.message}`);
+      else {
+        assert.equal(res.status, 403, name);
+        // The denial names this request's own object and skill, not a neighbour's.
+        assert.match(
+          res.body.message ?? "",
+          new RegExp(`Deployment ${ns}/${name} is denied: skill ${c.ref.replace(".", "\\.")}[: ]`),
+        );
+      }
+    });
+  });
+
+  test("certificate renewals while requests flow lose none", async () => {
+    assert.equal(await operator.stop(), 0);
+    operator = await startOperator(
+      [
+        "--webhook-bind-address",
+        "127.0.0.1:0",
+        "--webhook-configuration",
+        VWC,
+        "--webhook-secret",
+        unique("tls"),
+        "--webhook-certificate-validity",
+        "6",
+      ],
+      kubeconfig,
+    );
+    const t0 = Date.now();
+    await waitFor("the restarted webhook answers", async () =>
+      (await apply("Deployment", "acme.echo_http")).status === 201 ? true : undefined,
+    );
+    const renewals = () =>
+      operator.logs.filter((l) => l.msg === "webhook certificate renewed").length;
+    const before = renewals();
+    const deadline = Date.now() + 30_000;
+    let sent = 0;
+    const failures: string[] = [];
+    await Promise.all(
+      Array.from({ length: 4 }, async (_, worker) => {
+        while (renewals() - before < 2 && Date.now() < deadline) {
+          const good = (sent++ + worker) % 2 === 0;
+          const res = await apply("Deployment", good ? "acme.echo_http" : "acme.frozen");
+          if (res.status !== (good ? 201 : 403)) failures.push(`${res.status} ${res.body.message}`);
+        }
+      }),
+    );
+    console.log(
+      `# ${sent} requests during ${renewals() - before} renewals in ${Date.now() - t0} ms`,
+    );
+    assert.ok(renewals() - before >= 2, `certificate renewed ${renewals() - before} times`);
+    assert.deepEqual(failures, [], `${failures.length} of ${sent} requests failed`);
+    assert.ok(sent > 50, `only ${sent} requests were sent`);
   });
 });

@@ -13,7 +13,7 @@ import { kube, waitFor } from "./kube.ts";
 export const API = "/apis/skills.palyra.dev/v1alpha1";
 
 export function unique(prefix: string): string {
-  return `${prefix}-${randomBytes(3).toString("hex")}`;
+  return `${prefix}-${randomBytes(5).toString("hex")}`;
 }
 
 async function ok(method: string, path: string, body?: unknown, contentType?: string) {

@@ -59,6 +59,7 @@ async function main(): Promise<number> {
     const kubectl = (args: string[], input?: string) =>
       execFileSync(join(bin, "kubectl"), ["--kubeconfig", plane.kubeconfig, ...args], {
         encoding: "utf8",
+        stdio: ["pipe", "pipe", "pipe"],
         ...(input === undefined ? {} : { input }),
       });
     kubectl(["apply", "--server-side", "-f", join(ROOT, "crds")]);
@@ -83,7 +84,11 @@ async function main(): Promise<number> {
       {
         apiVersion: "v1",
         kind: "Namespace",
-        metadata: { name: "skills-demo", labels: { "palyra.dev/skills": "enabled" } },
+        metadata: {
+          name: "skills-demo",
+          // Workloads here are checked by the admission webhook.
+          labels: { "palyra.dev/skills": "enabled", "skills.palyra.dev/enforce": "true" },
+        },
       },
       {
         apiVersion: "v1",
@@ -157,6 +162,14 @@ async function main(): Promise<number> {
       }),
     ];
 
+    // Applied before the operator (and its webhook) start: initech-echo is a Skill the webhook
+    // would refuse at admission; applied first, it shows how the controller quarantines it.
+    kubectl(
+      ["apply", "--server-side", "-f", "-"],
+      resources.map((r) => JSON.stringify(r)).join("\n"),
+    );
+    console.log(`dev: applied 2 policies and ${Object.keys(EXPECTED).length} Skills`);
+
     mkdirSync(LOG_DIR, { recursive: true });
     const logFile = join(LOG_DIR, "operator.log");
     const log = createWriteStream(logFile);
@@ -170,6 +183,8 @@ async function main(): Promise<number> {
         "127.0.0.1:0",
         "--namespace",
         "palyra-system",
+        "--webhook-bind-address",
+        "127.0.0.1:0",
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -180,16 +195,12 @@ async function main(): Promise<number> {
     });
     console.log(`dev: operator started (JSON logs in ${logFile})`);
 
-    kubectl(
-      ["apply", "--server-side", "-f", "-"],
-      resources.map((r) => JSON.stringify(r)).join("\n"),
-    );
-    console.log(`dev: applied 2 policies and ${Object.keys(EXPECTED).length} Skills`);
     console.log(
       `dev: try  ${join(bin, "kubectl")} --kubeconfig ${plane.kubeconfig} get skills -A\n`,
     );
 
     let last = "";
+    let workloadsShown = false;
     const deadline = Date.now() + 120_000;
     while (!stopping) {
       const table = kubectl(["get", "skills", "-A"]);
@@ -204,28 +215,32 @@ async function main(): Promise<number> {
         last = table + reasons;
         console.log(`--- ${new Date().toISOString()} kubectl get skills -A\n${table}\n${reasons}`);
       }
-      if (once) {
-        const items = JSON.parse(kubectl(["get", "skills", "-n", "skills-demo", "-o", "json"])) as {
-          items: {
-            metadata: { name: string };
-            status?: { conditions?: { type: string; reason: string }[]; state?: string };
-          }[];
-        };
-        const settled = items.items.every((s) => {
+      const items = JSON.parse(kubectl(["get", "skills", "-n", "skills-demo", "-o", "json"])) as {
+        items: {
+          metadata: { name: string };
+          status?: { conditions?: { type: string; reason: string }[]; state?: string };
+        }[];
+      };
+      const settled =
+        items.items.length === Object.keys(EXPECTED).length &&
+        items.items.every((s) => {
           const want = EXPECTED[s.metadata.name];
           const ready = s.status?.conditions?.find((c) => c.type === "Ready");
           return want && s.status?.state === want.state && ready?.reason === want.reason;
         });
-        if (settled && items.items.length === Object.keys(EXPECTED).length) {
-          console.log("dev: every Skill reached its expected state");
+      if (settled && !workloadsShown) {
+        workloadsShown = true;
+        console.log("dev: every Skill reached its expected state");
+        const shown = await showWorkloads(kubectl);
+        if (once) {
           await stopAll();
-          return 0;
+          return shown ? 0 : 1;
         }
-        if (Date.now() > deadline) {
-          console.error("dev: Skills did not reach their expected states within 120 s");
-          await stopAll();
-          return 1;
-        }
+      }
+      if (once && Date.now() > deadline) {
+        console.error("dev: Skills did not reach their expected states within 120 s");
+        await stopAll();
+        return 1;
       }
       await new Promise((r) => setTimeout(r, 1000));
     }
@@ -236,6 +251,73 @@ async function main(): Promise<number> {
     await stopAll();
     return 1;
   }
+}
+
+/**
+ * The admission webhook at work: a Deployment that runs an Enabled skill is admitted, one that
+ * runs a Quarantined skill is denied with the reason. True when both went as expected.
+ */
+async function showWorkloads(
+  kubectl: (args: string[], input?: string) => string,
+): Promise<boolean> {
+  const deployment = (name: string, skills: string) =>
+    JSON.stringify({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name, namespace: "skills-demo" },
+      spec: {
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name }, annotations: { "skills.palyra.dev/skills": skills } },
+          spec: { containers: [{ name: "agent", image: "registry.example/agent:1" }] },
+        },
+      },
+    });
+  const attempt = (name: string, skills: string): { ok: boolean; text: string } => {
+    try {
+      return { ok: true, text: kubectl(["apply", "-f", "-"], deployment(name, skills)).trim() };
+    } catch (error) {
+      const e = error as { stderr?: string; message: string };
+      return { ok: false, text: (e.stderr ?? e.message).trim() };
+    }
+  };
+  console.log("dev: the admission webhook, with the annotation skills.palyra.dev/skills:");
+  // The API server loads the webhook configuration through a watch; give it a few seconds.
+  let denied = attempt("agent-initech", "initech.echo");
+  for (let i = 0; i < 20 && denied.ok; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    kubectl(["delete", "deployment", "-n", "skills-demo", "agent-initech", "--ignore-not-found"]);
+    denied = attempt("agent-initech", "initech.echo");
+  }
+  const admitted = attempt("agent-echo", "acme.echo_http@1.0.0");
+  console.log(
+    `  agent-echo    (acme.echo_http@1.0.0): ${admitted.ok ? "admitted" : "DENIED"}: ${admitted.text}`,
+  );
+  console.log(
+    `  agent-initech (initech.echo):         ${denied.ok ? "ADMITTED" : "denied"}: ${denied.text}`,
+  );
+  // A Skill its policy can never admit is refused at admission too.
+  let skillDenied = "";
+  try {
+    kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify(
+        skill(
+          "initech-echo-2",
+          "initech.echo",
+          "initech",
+          { url: "https://127.0.0.1:1/x.palyra-skill" },
+          { policyRef: { name: "strict" } },
+        ),
+      ),
+    );
+  } catch (error) {
+    skillDenied = ((error as { stderr?: string }).stderr ?? "").trim();
+  }
+  console.log(
+    `  Skill initech-echo-2 (strict policy):  ${skillDenied ? `denied: ${skillDenied}` : "ADMITTED"}\n`,
+  );
+  return admitted.ok && !denied.ok && skillDenied !== "";
 }
 
 function skill(

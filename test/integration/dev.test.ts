@@ -9,7 +9,7 @@ import { test } from "node:test";
 
 const DEV = new URL("../../hack/dev/dev.ts", import.meta.url).pathname;
 
-test("make dev brings up the operator and the examples reach Enabled and Quarantined with their reasons", () => {
+test("make dev brings up the operator, the examples reach Enabled and Quarantined with their reasons, and the webhook admits one Deployment and denies another", () => {
   const run = spawnSync(process.execPath, [DEV, "--once"], { encoding: "utf8", timeout: 240_000 });
   assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
   const out = run.stdout;
@@ -32,4 +32,14 @@ test("make dev brings up the operator and the examples reach Enabled and Quarant
   assert.match(out, /UntrustedPublisher/);
   assert.match(out, /AuditFailed/);
   assert.match(out, /Approved/);
+  // The admission webhook: one Deployment admitted, one denied with the reason, one Skill refused.
+  assert.match(out, /agent-echo {4}\(acme\.echo_http@1\.0\.0\): admitted/);
+  assert.match(
+    out,
+    /agent-initech \(initech\.echo\): +denied: .*Skill skills-demo\/initech-echo is Quarantined \(UntrustedPublisher/,
+  );
+  assert.match(
+    out,
+    /Skill initech-echo-2 \(strict policy\): +denied: .*can never be admitted by policy strict/,
+  );
 });

@@ -104,7 +104,7 @@ const deployment = (annotation: string) => ({
 });
 
 test("annotation parsing is strict", () => {
-  assert.deepEqual(parseSkillReferences(" a.b , a.c@1.2.3, a.d@sha256:" + PAYLOAD), [
+  assert.deepEqual(parseSkillReferences(` a.b , a.c@1.2.3, a.d@sha256:${PAYLOAD}`), [
     { skillId: "a.b", pin: "none" },
     { skillId: "a.c", pin: "version", version: "1.2.3" },
     { skillId: "a.d", pin: "payload", payloadSha256: PAYLOAD },

@@ -96,6 +96,7 @@ check: typecheck lint test test-integration
 bench: install control-plane
 	npm run bench:verify
 	npm run bench:controller
+	npm run bench:webhook
 
 e2e-kind:
 	@if ! docker info >/dev/null 2>&1; then \

@@ -39,6 +39,7 @@ let ns = "";
 let auditNs = "";
 let policy = "";
 let store = "";
+let secretName = "";
 
 async function ok(method: string, path: string, body?: unknown, contentType?: string) {
   const res = await kube(method, path, body, contentType ? { contentType } : {});
@@ -505,20 +506,50 @@ describe("failing closed", () => {
       workload("Deployment", "acme.unknown").body,
     );
     assert.equal(opsNs.status, 201, "the operator's namespace is never locked");
+    secretName = unique("tls");
     operator = await startOperator(
       [
         "--webhook-bind-address",
-        `127.0.0.1:${0}`,
+        "127.0.0.1:0",
         "--webhook-configuration",
         VWC,
         "--webhook-secret",
-        unique("tls"),
+        secretName,
       ],
       kubeconfig,
     );
     await waitFor("the restarted webhook answers", async () =>
       (await apply("Deployment", "acme.echo_http")).status === 201 ? true : undefined,
     );
+  });
+});
+
+describe("replicas", () => {
+  test("a second replica adopts the certificate in the shared Secret instead of issuing its own", async () => {
+    const { connect } = await import("node:tls");
+    const fingerprint = (port: number) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect({ host: "127.0.0.1", port, rejectUnauthorized: false }, () => {
+          resolve(socket.getPeerX509Certificate()?.fingerprint256 ?? "");
+          socket.end();
+        });
+        socket.on("error", reject);
+      });
+    const second = await startOperator(
+      [
+        "--webhook-bind-address",
+        "127.0.0.1:0",
+        "--webhook-secret",
+        secretName,
+        "--no-webhook-registration",
+      ],
+      kubeconfig,
+    );
+    try {
+      assert.equal(await fingerprint(second.webhookPort), await fingerprint(operator.webhookPort));
+    } finally {
+      assert.equal(await second.stop(), 0);
+    }
   });
 });
 

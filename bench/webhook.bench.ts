@@ -239,7 +239,10 @@ try {
   };
   await until(
     "CRDs served",
-    async () => (await client.request("/apis/skills.palyra.dev/v1alpha1/skills"), true),
+    async () => {
+      await client.request("/apis/skills.palyra.dev/v1alpha1/skills");
+      return true;
+    },
   );
   for (const [name, labels] of [
     ["palyra-system", {}],

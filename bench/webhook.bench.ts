@@ -237,13 +237,10 @@ try {
       await new Promise((r) => setTimeout(r, 100));
     }
   };
-  await until(
-    "CRDs served",
-    async () => {
-      await client.request("/apis/skills.palyra.dev/v1alpha1/skills");
-      return true;
-    },
-  );
+  await until("CRDs served", async () => {
+    await client.request("/apis/skills.palyra.dev/v1alpha1/skills");
+    return true;
+  });
   for (const [name, labels] of [
     ["palyra-system", {}],
     ["checked", { "skills.palyra.dev/enforce": "true", bench: "yes" }],

@@ -1,0 +1,77 @@
+/**
+ * The webhook certificate's life in a real Secret: first issue, adoption by a racing replica,
+ * leaf renewal under the same CA, and CA renewal that keeps the old CA in the bundle.
+ */
+
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { after, before, test } from "node:test";
+import { KubeConfig } from "@kubernetes/client-node";
+import { KubeClient } from "../../src/kube/client.ts";
+import { WebhookCertificates } from "../../src/webhook/certificates.ts";
+import { testCluster } from "../support/kube.ts";
+import { ensureNamespace, unique } from "../support/resources.ts";
+
+let client: KubeClient;
+const NS = "palyra-system";
+const DAY = 86_400_000;
+
+before(async () => {
+  await ensureNamespace(NS);
+  const kc = new KubeConfig();
+  kc.loadFromFile(testCluster().kubeconfig);
+  client = await KubeClient.fromKubeConfig(kc);
+});
+after(() => client.close());
+
+const certs = (secretName: string, now: () => Date) =>
+  new WebhookCertificates(client, {
+    namespace: NS,
+    secretName,
+    dnsNames: ["webhook.palyra-system.svc"],
+    validitySeconds: 30 * 86_400,
+    caValiditySeconds: 90 * 86_400,
+    now,
+  });
+
+const cas = (bundle: string) =>
+  bundle.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+
+test("replicas racing to issue agree on one certificate; nothing changes while it is fresh", async () => {
+  const secret = unique("tls");
+  const t0 = new Date();
+  const [a, b, c] = await Promise.all([1, 2, 3].map(() => certs(secret, () => t0).ensure()));
+  assert.equal(a?.certPem, b?.certPem);
+  assert.equal(b?.certPem, c?.certPem);
+  const again = await certs(secret, () => new Date(t0.getTime() + 5 * DAY)).ensure();
+  assert.equal(again.certPem, a?.certPem);
+  assert.ok(new X509Certificate(a?.certPem ?? "").checkHost("webhook.palyra-system.svc"));
+});
+
+test("a leaf with a third of its life left is renewed under the same CA; a CA due for renewal is replaced with both CAs in the bundle", async () => {
+  const secret = unique("tls");
+  const t0 = new Date();
+  const first = await certs(secret, () => t0).ensure();
+  const renewed = await certs(secret, () => new Date(t0.getTime() + 21 * DAY)).ensure();
+  assert.notEqual(renewed.certPem, first.certPem);
+  assert.equal(
+    renewed.caBundlePem,
+    first.caBundlePem,
+    "same CA, same bundle: nothing to re-register",
+  );
+  const oldCa = new X509Certificate(cas(first.caBundlePem)[0] ?? "");
+  assert.ok(new X509Certificate(renewed.certPem).checkIssued(oldCa));
+
+  const rolled = await certs(secret, () => new Date(t0.getTime() + 61 * DAY)).ensure();
+  const bundle = cas(rolled.caBundlePem).map((p) => new X509Certificate(p));
+  assert.equal(bundle.length, 2, "new CA and old CA");
+  assert.ok(
+    bundle.some((ca) => ca.fingerprint256 === oldCa.fingerprint256),
+    "the old CA is still trusted",
+  );
+  const leaf = new X509Certificate(rolled.certPem);
+  assert.ok(
+    !leaf.checkIssued(oldCa) && bundle.some((ca) => leaf.checkIssued(ca)),
+    "the new leaf comes from the new CA",
+  );
+});

@@ -205,7 +205,7 @@ try {
   }
   const metrics = await scrape(port);
   const fetches = sum(metrics, "palyra_artifact_fetches_total");
-  const verifications = sum(metrics, "palyra_artifact_verifications_total");
+  const verifications = sum(metrics, "palyra_skill_verifications_total");
   const writes = sum(metrics, "palyra_status_writes_total");
   const operatorCpu = sum(metrics, "palyra_operator_process_cpu_seconds_total");
 

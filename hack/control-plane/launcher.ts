@@ -30,6 +30,13 @@ export interface ControlPlane {
   readonly user: Identity;
   readonly pids: { etcd: number; apiserver: number };
   stop(): Promise<void>;
+  /** Stops kube-apiserver (SIGTERM), waits `downMs`, starts it again on the same port and etcd. */
+  restartApiServer(downMs?: number): Promise<void>;
+  /** SIGSTOP / SIGCONT etcd: the API server's storage stops answering without a disconnect. */
+  pauseEtcd(): void;
+  resumeEtcd(): void;
+  /** Compacts etcd's history up to now: watches from older resourceVersions get 410 Gone. */
+  compactEtcd(): Promise<number>;
 }
 
 export interface StartOptions {
@@ -47,20 +54,24 @@ export function ensureBinaries(): string {
   }).trim();
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address
-          ? resolve(address.port)
-          : reject(new Error("no port")),
-      );
-    });
-  });
+/** Distinct free ports: each is held until all are chosen, so the kernel cannot hand one out twice. */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer().unref());
+  const ports = await Promise.all(
+    servers.map(
+      (server) =>
+        new Promise<number>((resolve, reject) => {
+          server.once("error", reject);
+          server.listen(0, "127.0.0.1", () => {
+            const address = server.address();
+            if (typeof address === "object" && address) resolve(address.port);
+            else reject(new Error("no port"));
+          });
+        }),
+    ),
+  );
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
 }
 
 function identity(name: string, groups: string[]): Identity {
@@ -184,7 +195,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   const dir = mkdtempSync(join(tmpdir(), "palyra-control-plane-"));
   const certDir = join(dir, "pki");
   mkdirSync(certDir);
-  const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
+  const [etcdClient, etcdPeer, apiPort] = await freePorts(3);
 
   // Our own CA and a serving certificate for 127.0.0.1/localhost (the pki helper, Go stdlib).
   try {
@@ -230,39 +241,41 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     { stdio: ["ignore", log("etcd"), log("etcd")], detached },
   );
   const server = `https://127.0.0.1:${apiPort}`;
-  const apiserver = spawn(
-    join(bin, "kube-apiserver"),
-    [
-      `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-      "--bind-address=127.0.0.1",
-      "--advertise-address=127.0.0.1",
-      `--secure-port=${apiPort}`,
-      `--tls-cert-file=${join(certDir, "apiserver.crt")}`,
-      `--tls-private-key-file=${join(certDir, "apiserver.key")}`,
-      `--client-ca-file=${join(certDir, "ca.crt")}`,
-      `--token-auth-file=${join(certDir, "tokens.csv")}`,
-      "--authorization-mode=RBAC",
-      `--service-account-issuer=${server}`,
-      `--service-account-key-file=${join(certDir, "sa.pub")}`,
-      `--service-account-signing-key-file=${join(certDir, "sa.key")}`,
-      "--service-cluster-ip-range=10.0.0.0/24",
-      "--allow-privileged=true",
-      "--enable-admission-plugins=NamespaceLifecycle,ValidatingAdmissionWebhook,MutatingAdmissionWebhook,ValidatingAdmissionPolicy",
-      // No controller-manager runs, so nothing would create the default ServiceAccount pods need.
-      "--disable-admission-plugins=ServiceAccount",
-      "--profiling=false",
-      // The endpoint reconciler refuses loopback addresses; nothing here needs the kubernetes Service endpoints.
-      "--endpoint-reconciler-type=none",
-    ],
-    { stdio: ["ignore", log("kube-apiserver"), log("kube-apiserver")], detached },
-  );
+  const apiserverArgs = [
+    `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+    "--bind-address=127.0.0.1",
+    "--advertise-address=127.0.0.1",
+    `--secure-port=${apiPort}`,
+    `--tls-cert-file=${join(certDir, "apiserver.crt")}`,
+    `--tls-private-key-file=${join(certDir, "apiserver.key")}`,
+    `--client-ca-file=${join(certDir, "ca.crt")}`,
+    `--token-auth-file=${join(certDir, "tokens.csv")}`,
+    "--authorization-mode=RBAC",
+    `--service-account-issuer=${server}`,
+    `--service-account-key-file=${join(certDir, "sa.pub")}`,
+    `--service-account-signing-key-file=${join(certDir, "sa.key")}`,
+    "--service-cluster-ip-range=10.0.0.0/24",
+    "--allow-privileged=true",
+    "--enable-admission-plugins=NamespaceLifecycle,ValidatingAdmissionWebhook,MutatingAdmissionWebhook,ValidatingAdmissionPolicy",
+    // No controller-manager runs, so nothing would create the default ServiceAccount pods need.
+    "--disable-admission-plugins=ServiceAccount",
+    "--profiling=false",
+    // The endpoint reconciler refuses loopback addresses; nothing here needs the kubernetes Service endpoints.
+    "--endpoint-reconciler-type=none",
+  ];
+  const spawnApiserver = () =>
+    spawn(join(bin, "kube-apiserver"), apiserverArgs, {
+      stdio: ["ignore", log("kube-apiserver"), log("kube-apiserver")],
+      detached,
+    });
+  let apiserver = spawnApiserver();
   const children = [etcd, apiserver];
   if (detached) {
     for (const child of children) child.unref();
   } else {
     // Never leave a control plane behind, whatever ends this process.
     const killAll = () => {
-      for (const child of children) {
+      for (const child of [etcd, apiserver]) {
         try {
           child.kill("SIGKILL");
         } catch {
@@ -276,6 +289,7 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
   const caFile = join(certDir, "ca.crt");
   const stop = async () => {
     await terminate(apiserver.pid ?? 0);
+    etcd.kill("SIGCONT"); // a paused etcd would not see SIGTERM
     await terminate(etcd.pid ?? 0);
     rmSync(dir, { recursive: true, force: true });
   };
@@ -307,8 +321,39 @@ export async function startControlPlane(options: StartOptions = {}): Promise<Con
     caFile,
     admin,
     user,
-    pids: { etcd: etcd.pid ?? 0, apiserver: apiserver.pid ?? 0 },
+    get pids() {
+      return { etcd: etcd.pid ?? 0, apiserver: apiserver.pid ?? 0 };
+    },
     stop,
+    async restartApiServer(downMs = 0) {
+      await terminate(apiserver);
+      if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
+      apiserver = spawnApiserver();
+      if (detached) apiserver.unref();
+      await waitReady(server, admin.token, caFile, Date.now() + 90_000, [etcd, apiserver]);
+    },
+    pauseEtcd() {
+      etcd.kill("SIGSTOP");
+    },
+    resumeEtcd() {
+      etcd.kill("SIGCONT");
+    },
+    async compactEtcd() {
+      // etcd's JSON gateway: read the current revision, then compact to it.
+      const etcdUrl = `http://127.0.0.1:${etcdClient}/v3/kv`;
+      const post = async (path: string, body: unknown) => {
+        const res = await fetch(`${etcdUrl}/${path}`, {
+          method: "POST",
+          body: JSON.stringify(body),
+        });
+        if (!res.ok) throw new Error(`etcd ${path}: ${res.status} ${await res.text()}`);
+        return (await res.json()) as { header?: { revision?: string } };
+      };
+      const range = await post("range", { key: Buffer.from("/").toString("base64"), limit: 1 });
+      const revision = Number(range.header?.revision ?? 0);
+      await post("compaction", { revision: String(revision), physical: true });
+      return revision;
+    },
   };
 }
 

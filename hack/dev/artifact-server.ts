@@ -12,9 +12,25 @@ import {
   issueServingCertificate,
 } from "../../src/tls/pki.ts";
 
+/** Ways a release server misbehaves (the fault tests use each). */
+export type ArtifactFault =
+  /** Answers with this HTTP status. */
+  | { kind: "status"; status: number }
+  /** Sends the headers and the first `bytes` of the body, then nothing, keeping the socket open. */
+  | { kind: "hang"; bytes: number }
+  /** Sends one byte every `everyMs`: never idle long enough for a read timeout. */
+  | { kind: "trickle"; everyMs: number }
+  /** Resets the connection before answering. */
+  | { kind: "reset" }
+  /** Serves `bytes` instead of the file from the `after`+1-th request for it on. */
+  | { kind: "swap"; bytes: Buffer; after: number };
+
 export class ArtifactServer {
   readonly ca: CertificateAuthority;
   #files = new Map<string, Buffer>();
+  #faults = new Map<string, ArtifactFault>();
+  #hits = new Map<string, number>();
+  #timers = new Set<NodeJS.Timeout>();
   #server: Server | undefined;
   #port = 0;
   #cert: { certPem: string; keyPem: string };
@@ -47,17 +63,52 @@ export class ArtifactServer {
     return this.url(path);
   }
 
+  /** Makes requests for `path` misbehave (undefined: behave again). */
+  fault(path: string, fault: ArtifactFault | undefined): void {
+    const key = `/${path.replace(/^\//, "")}`;
+    if (fault) this.#faults.set(key, fault);
+    else this.#faults.delete(key);
+  }
+
+  /** Requests received for one path. */
+  hits(path: string): number {
+    return this.#hits.get(`/${path.replace(/^\//, "")}`) ?? 0;
+  }
+
   async start(): Promise<void> {
     const server = createServer(
       { cert: this.#cert.certPem, key: this.#cert.keyPem },
       (req, res) => {
         this.requests++;
-        const body = this.#files.get((req.url ?? "/").split("?")[0] ?? "/");
+        const path = (req.url ?? "/").split("?")[0] ?? "/";
+        const hit = (this.#hits.get(path) ?? 0) + 1;
+        this.#hits.set(path, hit);
+        let body = this.#files.get(path);
         if (!body) return void res.writeHead(404).end("not found\n");
+        const fault = this.#faults.get(path);
+        if (fault?.kind === "status") return void res.writeHead(fault.status).end("fault\n");
+        if (fault?.kind === "reset") return void req.socket.resetAndDestroy();
+        if (fault?.kind === "swap" && hit > fault.after) body = fault.bytes;
         res.writeHead(200, {
           "Content-Type": "application/octet-stream",
           "Content-Length": body.length,
         });
+        if (fault?.kind === "hang") return void res.write(body.subarray(0, fault.bytes));
+        if (fault?.kind === "trickle") {
+          let sent = 0;
+          const timer = setInterval(() => {
+            if (res.destroyed || sent >= body.length) {
+              clearInterval(timer);
+              this.#timers.delete(timer);
+              if (!res.destroyed) res.end();
+              return;
+            }
+            res.write(body.subarray(sent, sent + 1));
+            sent++;
+          }, fault.everyMs);
+          this.#timers.add(timer);
+          return;
+        }
         res.end(body);
       },
     );
@@ -74,6 +125,8 @@ export class ArtifactServer {
     const server = this.#server;
     this.#server = undefined;
     if (!server) return;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers.clear();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }

@@ -61,6 +61,30 @@ export function isConflict(e: unknown): boolean {
   return e instanceof KubeApiError && e.status === 409;
 }
 
+/** What reconcilers need of a client: one request at a time (lets writes be gated by leadership). */
+export interface KubeRequester {
+  request<T>(path: string, req?: KubeRequest): Promise<T>;
+}
+
+/** A write attempted by a replica that does not hold the lease. */
+export class NotLeaderError extends Error {
+  constructor(method: string, path: string) {
+    super(`${method} ${path.split("?")[0]}: refused, this replica is not the leader`);
+    this.name = "NotLeaderError";
+  }
+}
+
+/** Reads pass; writes pass only while `allowed()` (the replica leads), else NotLeaderError. */
+export function gateWrites(client: KubeRequester, allowed: () => boolean): KubeRequester {
+  return {
+    request<T>(path: string, req: KubeRequest = {}): Promise<T> {
+      const method = req.method ?? "GET";
+      if (method !== "GET" && !allowed()) return Promise.reject(new NotLeaderError(method, path));
+      return client.request<T>(path, req);
+    },
+  };
+}
+
 export interface KubeRequest {
   method?: string;
   body?: unknown;
@@ -83,6 +107,10 @@ export interface KubeClientOptions {
   credentialRefreshMs?: number;
   maxSockets?: number;
   userAgent?: string;
+  /** A request (not a watch) with no answer for this long fails (default 30 s). */
+  requestTimeoutMs?: number;
+  /** Called once per request with its outcome (status 0: no answer), e.g. for metrics. */
+  onRequest?: (method: string, status: number, seconds: number) => void;
 }
 
 export class KubeClient {
@@ -90,11 +118,15 @@ export class KubeClient {
   #conn: Connection;
   #refresh: NodeJS.Timeout | undefined;
   #userAgent: string;
+  #onRequest: KubeClientOptions["onRequest"];
+  #requestTimeoutMs: number;
 
-  private constructor(config: KubeConfig, conn: Connection, userAgent: string) {
+  private constructor(config: KubeConfig, conn: Connection, options: KubeClientOptions) {
     this.#config = config;
     this.#conn = conn;
-    this.#userAgent = userAgent;
+    this.#userAgent = options.userAgent ?? "palyra-skills-operator";
+    this.#onRequest = options.onRequest;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   }
 
   static async fromKubeConfig(
@@ -104,7 +136,7 @@ export class KubeClient {
     const cluster = config.getCurrentCluster();
     if (!cluster) throw new Error("kubeconfig has no current cluster");
     const conn = await connection(config, options.maxSockets ?? 64);
-    const client = new KubeClient(config, conn, options.userAgent ?? "palyra-skills-operator");
+    const client = new KubeClient(config, conn, options);
     const every = options.credentialRefreshMs ?? 60_000;
     client.#refresh = setInterval(() => {
       connection(client.#config, options.maxSockets ?? 64, client.#conn).then(
@@ -131,18 +163,31 @@ export class KubeClient {
 
   /** One request; JSON in and out. Throws KubeApiError for non-2xx answers. */
   async request<T>(path: string, req: KubeRequest = {}): Promise<T> {
-    const res = await this.#send(path, req);
-    const text = await readBody(res);
+    const started = performance.now();
     const method = req.method ?? "GET";
-    const status = res.statusCode ?? 0;
-    if (status < 200 || status >= 300) throw apiError(status, text, method, path, res);
-    return (text ? JSON.parse(text) : {}) as T;
+    let status = 0;
+    try {
+      // A stalled API server (or its storage) must not hold a worker forever.
+      const res = await this.#send(path, { timeoutMs: this.#requestTimeoutMs, ...req });
+      const text = await readBody(res);
+      status = res.statusCode ?? 0;
+      if (status < 200 || status >= 300) throw apiError(status, text, method, path, res);
+      return (text ? JSON.parse(text) : {}) as T;
+    } finally {
+      this.#onRequest?.(method, status, (performance.now() - started) / 1000);
+    }
   }
 
   /** A streaming GET (watch): each newline-delimited JSON value goes to onLine. */
   async stream(path: string, req: KubeRequest, onLine: (value: unknown) => void): Promise<void> {
-    const res = await this.#send(path, req);
+    const started = performance.now();
+    const res = await this.#send(path, req).catch((error: unknown) => {
+      this.#onRequest?.("WATCH", 0, (performance.now() - started) / 1000);
+      throw error;
+    });
     const status = res.statusCode ?? 0;
+    // A watch is counted when it opens; its duration is the time to the first byte.
+    this.#onRequest?.("WATCH", status, (performance.now() - started) / 1000);
     if (status < 200 || status >= 300) {
       throw apiError(status, await readBody(res), "GET", path, res);
     }

@@ -5,7 +5,7 @@
  */
 
 import type { ObjectMeta } from "../api/v1alpha1/types.generated.ts";
-import { KubeApiError, type KubeClient, MERGE_PATCH } from "./client.ts";
+import { KubeApiError, type KubeRequester, MERGE_PATCH } from "./client.ts";
 import { rfc3339 } from "./conditions.ts";
 
 export interface EventTarget {
@@ -41,7 +41,7 @@ export interface EventRecorderOptions {
 }
 
 export class EventRecorder {
-  #client: KubeClient;
+  #client: KubeRequester;
   #opts: EventRecorderOptions;
   #queue: Pending[] = [];
   #active = 0;
@@ -52,7 +52,7 @@ export class EventRecorder {
   #refilledAt = Date.now();
   #wake: NodeJS.Timeout | undefined;
 
-  constructor(client: KubeClient, opts: EventRecorderOptions) {
+  constructor(client: KubeRequester, opts: EventRecorderOptions) {
     this.#client = client;
     this.#opts = opts;
     this.#tokens = opts.burst ?? 25;

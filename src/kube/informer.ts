@@ -27,7 +27,8 @@ export interface InformerOptions {
   fieldSelector?: string;
   resyncMs?: number;
   pageSize?: number;
-  onRestart?: (informer: string, reason: string, error: unknown) => void;
+  /** reason "gone": the watch expired (410) and a relist follows; "error": a backoff restart. */
+  onRestart?: (informer: string, reason: "gone" | "error", error: unknown) => void;
   onSynced?: (informer: string) => void;
 }
 
@@ -50,6 +51,7 @@ export class Informer<T extends KubeObject> {
   #resync: NodeJS.Timeout | undefined;
   #backoff = new Backoff({ initialMs: 200, maxMs: 30_000, jitter: 0.5 });
   #restarts = 0;
+  #resourceVersion: string | undefined;
 
   constructor(client: KubeClient, opts: InformerOptions) {
     this.#client = client;
@@ -106,13 +108,12 @@ export class Informer<T extends KubeObject> {
   }
 
   async #run(): Promise<void> {
-    let resourceVersion: string | undefined;
     const signal = this.#abort.signal;
     while (!signal.aborted) {
       try {
-        if (resourceVersion === undefined) resourceVersion = await this.#relist(signal);
+        if (this.#resourceVersion === undefined) this.#resourceVersion = await this.#relist(signal);
         const started = Date.now();
-        resourceVersion = await this.#watch(resourceVersion, signal);
+        await this.#watch(signal);
         // A watch the server closes at once is a failure in disguise: do not spin on it.
         if (Date.now() - started < 1000) await sleep(this.#backoff.next(), signal);
         else this.#backoff.reset();
@@ -120,12 +121,16 @@ export class Informer<T extends KubeObject> {
         if (signal.aborted) break;
         if (error instanceof Gone || (error instanceof KubeApiError && error.gone)) {
           // Our resourceVersion fell out of the watch window: relist, no penalty.
-          resourceVersion = undefined;
+          this.#opts.onRestart?.(this.name, "gone", error);
+          this.#resourceVersion = undefined;
           continue;
         }
         this.#restarts++;
         this.#opts.onRestart?.(this.name, "error", error);
-        resourceVersion = undefined;
+        // As client-go does: an API server that is down or throttling is waited out and the
+        // watch resumes where it stopped (a 410 then says if that is too old); any other failure
+        // relists from scratch.
+        if (!isUnreachableOrThrottled(error)) this.#resourceVersion = undefined;
         await sleep(this.#backoff.next(), signal);
       }
     }
@@ -177,9 +182,8 @@ export class Informer<T extends KubeObject> {
     return resourceVersion;
   }
 
-  /** Watch until the server ends the stream; returns the last resourceVersion seen. */
-  async #watch(from: string, signal: AbortSignal): Promise<string> {
-    let resourceVersion = from;
+  /** Watch until the server ends the stream, keeping #resourceVersion at the last one seen. */
+  async #watch(signal: AbortSignal): Promise<void> {
     // Spread reconnects like client-go so many watchers do not return at once.
     const timeoutSeconds = 300 + Math.floor(Math.random() * 300);
     await this.#client.stream(
@@ -188,7 +192,7 @@ export class Informer<T extends KubeObject> {
         query: {
           watch: 1,
           allowWatchBookmarks: true,
-          resourceVersion,
+          resourceVersion: this.#resourceVersion,
           timeoutSeconds,
           labelSelector: this.#opts.labelSelector,
           fieldSelector: this.#opts.fieldSelector,
@@ -203,7 +207,7 @@ export class Informer<T extends KubeObject> {
           throw new Error(`watch error: ${event.object.message ?? JSON.stringify(event.object)}`);
         }
         const rv = event.object.metadata?.resourceVersion;
-        if (rv) resourceVersion = rv;
+        if (rv) this.#resourceVersion = rv;
         if (event.type === "BOOKMARK") return;
         const key = objectKey(event.object.metadata);
         const old = this.#store.get(key);
@@ -216,7 +220,6 @@ export class Informer<T extends KubeObject> {
         }
       },
     );
-    return resourceVersion;
   }
 
   #emit(type: InformerEventType, object: T, previous?: T): void {
@@ -228,6 +231,14 @@ export class Informer<T extends KubeObject> {
       }
     }
   }
+}
+
+const UNREACHABLE = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "EHOSTUNREACH", "ETIMEDOUT"]);
+
+function isUnreachableOrThrottled(error: unknown): boolean {
+  if (error instanceof KubeApiError) return error.status === 429;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && UNREACHABLE.has(code);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -32,6 +32,14 @@ const USAGE = `usage: palyra-skills-operator [flags]
                                when a third remains)
   --admin-group NAME           may edit trust stores and exempt namespaces (repeatable; default
                                system:masters)
+  --leader-elect true|false    reconcile only while holding a Lease in --namespace (default true)
+  --leader-elect-lease-name N  the Lease (default palyra-skills-operator)
+  --leader-elect-lease-duration S / --leader-elect-renew-deadline S / --leader-elect-retry-period S
+                               as in client-go (defaults 15 / 10 / 2)
+  --artifact-read-timeout S    an artifact download idle this long fails (default 30)
+  --artifact-fetch-timeout S   an artifact download taking longer fails, however it trickles (default 120)
+  --kube-api-timeout SECONDS   a Kubernetes API request with no answer this long fails and is
+                               retried (default 30; watches are not affected)
   --disable-secret-sources     do not watch Secrets (Skills with secretRef fail with a clear reason)
   --help
 `;
@@ -91,6 +99,14 @@ async function main(): Promise<number> {
         "no-webhook-registration": { type: "boolean" },
         "admin-group": { type: "string", multiple: true },
         "webhook-certificate-validity": { type: "string" },
+        "leader-elect": { type: "string" },
+        "kube-api-timeout": { type: "string" },
+        "artifact-read-timeout": { type: "string" },
+        "artifact-fetch-timeout": { type: "string" },
+        "leader-elect-lease-name": { type: "string" },
+        "leader-elect-lease-duration": { type: "string" },
+        "leader-elect-renew-deadline": { type: "string" },
+        "leader-elect-retry-period": { type: "string" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -124,7 +140,41 @@ async function main(): Promise<number> {
       secretSources: !values["disable-secret-sources"],
       eventQps: positive("--event-qps", values["event-qps"] ?? "20"),
       eventBurst: positive("--event-burst", values["event-burst"] ?? "25"),
+      apiTimeoutMs: parseDuration("--kube-api-timeout", values["kube-api-timeout"] ?? "30"),
+      artifactTimeouts: {
+        readMs: parseDuration("--artifact-read-timeout", values["artifact-read-timeout"] ?? "30"),
+        totalMs: parseDuration(
+          "--artifact-fetch-timeout",
+          values["artifact-fetch-timeout"] ?? "120",
+        ),
+      },
     };
+    const elect = values["leader-elect"] ?? "true";
+    if (elect !== "true" && elect !== "false")
+      throw new Error("--leader-elect must be true or false");
+    if (elect === "true") {
+      const lease = parseDuration(
+        "--leader-elect-lease-duration",
+        values["leader-elect-lease-duration"] ?? "15",
+      );
+      const renew = parseDuration(
+        "--leader-elect-renew-deadline",
+        values["leader-elect-renew-deadline"] ?? "10",
+      );
+      const retry = parseDuration(
+        "--leader-elect-retry-period",
+        values["leader-elect-retry-period"] ?? "2",
+      );
+      if (!(retry < renew && renew < lease)) {
+        throw new Error("leader election needs retry-period < renew-deadline < lease-duration");
+      }
+      config.leaderElection = {
+        leaseName: values["leader-elect-lease-name"] ?? "palyra-skills-operator",
+        leaseDurationMs: lease,
+        renewDeadlineMs: renew,
+        retryPeriodMs: retry,
+      };
+    }
     const webhookAddress = values["webhook-bind-address"];
     if (webhookAddress !== undefined) {
       const { host, port } = parseAddress(webhookAddress, "--webhook-bind-address");

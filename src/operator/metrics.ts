@@ -1,57 +1,93 @@
-/** The operator's Prometheus metrics (names per the Prometheus naming guide: base units, _total). */
+/**
+ * The operator's Prometheus metrics. Names follow the Prometheus naming guide: a `palyra_`
+ * namespace, the subsystem next, base units (seconds, bytes), `_total` on counters, and labels
+ * whose values come from small fixed sets (never a user-supplied string without a bound).
+ * The README's "Metrics" table says what each one means.
+ */
 
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export interface OperatorMetrics {
   registry: Registry;
-  reconciles: Counter<"kind" | "result">;
-  reconcileDuration: Histogram<"kind">;
+  skillReconciles: Counter<"result">;
+  skillReconcileDuration: Histogram;
+  policyReconciles: Counter<"result">;
+  policyReconcileDuration: Histogram;
   queueDepth: Gauge<"queue">;
   queueRetries: Counter<"queue">;
   informerRestarts: Counter<"informer">;
+  informerRelists: Counter<"informer">;
   artifactFetches: Counter<"source" | "result">;
-  artifactVerifications: Counter<"result">;
+  artifactFetchBytes: Counter<"source">;
+  artifactFetchDuration: Histogram<"source">;
+  artifactFetchErrors: Counter<"source" | "code">;
+  artifactCacheLookups: Counter<"result">;
+  artifactCacheEntries: Gauge;
+  artifactCacheBytes: Gauge;
+  skillVerifications: Counter<"result">;
   statusWrites: Counter<"kind">;
   tofuPins: Counter<"result">;
-  skills: Gauge<"state">;
-  webhookReviews: Counter<"webhook" | "result">;
-  webhookDuration: Histogram<"webhook">;
+  skills: Gauge<"state" | "namespace">;
+  admissionReviews: Counter<"webhook" | "operation" | "kind" | "result">;
+  admissionDuration: Histogram<"operation" | "kind" | "allowed">;
+  apiRequests: Counter<"verb" | "code">;
+  apiRequestDuration: Histogram<"verb">;
+  leading: Gauge;
+  leaderTransitions: Counter;
 }
 
 export function createMetrics(): OperatorMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "palyra_operator_" });
   const registers = [registry];
+  const reconcileBuckets = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30];
   return {
     registry,
-    reconciles: new Counter({
-      name: "palyra_reconcile_total",
-      help: "Reconciles by kind and result (success, requeue, conflict, error).",
-      labelNames: ["kind", "result"],
+    skillReconciles: new Counter({
+      name: "palyra_skill_reconciles_total",
+      help: "Skill reconciles by result (success, requeue, conflict, error, not_leader).",
+      labelNames: ["result"],
       registers,
     }),
-    reconcileDuration: new Histogram({
-      name: "palyra_reconcile_duration_seconds",
-      help: "Time spent in one reconcile.",
-      labelNames: ["kind"],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+    skillReconcileDuration: new Histogram({
+      name: "palyra_skill_reconcile_duration_seconds",
+      help: "Time spent in one Skill reconcile, artifact fetch and verification included.",
+      buckets: reconcileBuckets,
+      registers,
+    }),
+    policyReconciles: new Counter({
+      name: "palyra_trustpolicy_reconciles_total",
+      help: "SkillTrustPolicy reconciles by result (success, requeue, conflict, error, not_leader).",
+      labelNames: ["result"],
+      registers,
+    }),
+    policyReconcileDuration: new Histogram({
+      name: "palyra_trustpolicy_reconcile_duration_seconds",
+      help: "Time spent in one SkillTrustPolicy reconcile.",
+      buckets: reconcileBuckets,
       registers,
     }),
     queueDepth: new Gauge({
       name: "palyra_workqueue_depth",
-      help: "Keys waiting in a work queue.",
+      help: "Keys waiting in a work queue (skills, skilltrustpolicies).",
       labelNames: ["queue"],
       registers,
     }),
     queueRetries: new Counter({
       name: "palyra_workqueue_retries_total",
-      help: "Keys requeued with backoff.",
+      help: "Keys requeued with backoff after an error.",
       labelNames: ["queue"],
       registers,
     }),
     informerRestarts: new Counter({
       name: "palyra_informer_restarts_total",
-      help: "List/watch restarts after an error other than 410 Gone.",
+      help: "List/watch restarts with backoff after an error (API server down, timeout, 5xx).",
+      labelNames: ["informer"],
+      registers,
+    }),
+    informerRelists: new Counter({
+      name: "palyra_informer_relists_total",
+      help: "Full relists after a watch expired (410 Gone).",
       labelNames: ["informer"],
       registers,
     }),
@@ -61,42 +97,105 @@ export function createMetrics(): OperatorMetrics {
       labelNames: ["source", "result"],
       registers,
     }),
-    artifactVerifications: new Counter({
-      name: "palyra_artifact_verifications_total",
-      help: "Artifacts verified (signature, integrity, contents), by result.",
+    artifactFetchBytes: new Counter({
+      name: "palyra_artifact_fetch_bytes_total",
+      help: "Artifact bytes received by successful fetches, by source kind.",
+      labelNames: ["source"],
+      registers,
+    }),
+    artifactFetchDuration: new Histogram({
+      name: "palyra_artifact_fetch_duration_seconds",
+      help: "Time to fetch one artifact (success or failure), by source kind.",
+      labelNames: ["source"],
+      buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60],
+      registers,
+    }),
+    artifactFetchErrors: new Counter({
+      name: "palyra_artifact_fetch_errors_total",
+      help: "Failed artifact fetches, by source kind and error code (e.g. SOURCE_HTTP_STATUS).",
+      labelNames: ["source", "code"],
+      registers,
+    }),
+    artifactCacheLookups: new Counter({
+      name: "palyra_artifact_cache_lookups_total",
+      help: "Artifact loads answered from the content-addressed cache (hit) or by a fetch (miss).",
+      labelNames: ["result"],
+      registers,
+    }),
+    artifactCacheEntries: new Gauge({
+      name: "palyra_artifact_cache_entries",
+      help: "Verified or rejected artifacts held in the content-addressed cache.",
+      registers,
+    }),
+    artifactCacheBytes: new Gauge({
+      name: "palyra_artifact_cache_bytes",
+      help: "Unpacked bytes held by the content-addressed artifact cache.",
+      registers,
+    }),
+    skillVerifications: new Counter({
+      name: "palyra_skill_verifications_total",
+      help: "Artifacts verified (signature, integrity, contents), by result (verified, rejected).",
       labelNames: ["result"],
       registers,
     }),
     statusWrites: new Counter({
       name: "palyra_status_writes_total",
-      help: "Status subresource writes, by kind.",
+      help: "Status subresource writes, by kind (a reconcile that changes nothing writes nothing).",
       labelNames: ["kind"],
       registers,
     }),
     tofuPins: new Counter({
-      name: "palyra_tofu_pins_total",
+      name: "palyra_trust_tofu_pins_total",
       help: "Trust-On-First-Use pin attempts, by result (pinned, conflict).",
       labelNames: ["result"],
       registers,
     }),
     skills: new Gauge({
       name: "palyra_skills",
-      help: "Skills by state, as last written to status.",
-      labelNames: ["state"],
+      help: "Skills by state (as last written to status) and namespace.",
+      labelNames: ["state", "namespace"],
       registers,
     }),
-    webhookReviews: new Counter({
-      name: "palyra_webhook_reviews_total",
-      help: "AdmissionReviews answered, by webhook and result (allowed, denied, warned, error).",
-      labelNames: ["webhook", "result"],
+    admissionReviews: new Counter({
+      name: "palyra_admission_reviews_total",
+      help: "AdmissionReviews answered, by webhook, operation, kind and result (allowed, denied, warned, error).",
+      labelNames: ["webhook", "operation", "kind", "result"],
       registers,
     }),
-    webhookDuration: new Histogram({
-      name: "palyra_webhook_review_duration_seconds",
+    admissionDuration: new Histogram({
+      name: "palyra_admission_review_duration_seconds",
       help: "Time to answer one AdmissionReview inside the webhook.",
-      labelNames: ["webhook"],
+      labelNames: ["operation", "kind", "allowed"],
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
       registers,
     }),
+    apiRequests: new Counter({
+      name: "palyra_kube_api_requests_total",
+      help: "Requests to the Kubernetes API, by verb (WATCH for watches) and HTTP code (0: no answer).",
+      labelNames: ["verb", "code"],
+      registers,
+    }),
+    apiRequestDuration: new Histogram({
+      name: "palyra_kube_api_request_duration_seconds",
+      help: "Kubernetes API request latency by verb (watches: time to the response headers).",
+      labelNames: ["verb"],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers,
+    }),
+    leading: new Gauge({
+      name: "palyra_leader_election_leading",
+      help: "1 while this replica holds the controller's Lease (or runs without leader election), else 0.",
+      registers,
+    }),
+    leaderTransitions: new Counter({
+      name: "palyra_leader_election_transitions_total",
+      help: "Times this replica started or stopped leading.",
+      registers,
+    }),
   };
+}
+
+/** A label value from a fixed set, so a hostile request cannot create unbounded series. */
+export function boundedLabel(value: string | undefined, allowed: ReadonlySet<string>): string {
+  return value !== undefined && allowed.has(value) ? value : "other";
 }

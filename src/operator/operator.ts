@@ -11,9 +11,10 @@ import type { Skill, SkillTrustPolicy } from "../api/v1alpha1/types.generated.ts
 import { PolicyReconciler } from "../controller/policy/reconciler.ts";
 import { TrustStoreCache, trustStoreRefOf } from "../controller/policy/trust-store.ts";
 import { SkillReconciler } from "../controller/skill/reconciler.ts";
-import { KubeClient } from "../kube/client.ts";
+import { gateWrites, KubeClient, type KubeRequester, NotLeaderError } from "../kube/client.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { Informer, type InformerEventType, type KubeObject, objectKey } from "../kube/informer.ts";
+import { LeaderElector } from "../kube/leader.ts";
 import { deepEqual } from "../kube/patch.ts";
 import { WorkQueue } from "../kube/workqueue.ts";
 import { ArtifactLoader, sourceRefOf } from "../sources/artifact-loader.ts";
@@ -42,9 +43,21 @@ export interface OperatorConfig {
   eventBurst?: number;
   /** Serve the validating admission webhook (and, if configured, register it). */
   webhook?: WebhookConfig;
+  /** Artifact downloads: idle-read and overall limits (defaults 30 s and 120 s). */
+  artifactTimeouts?: { readMs: number; totalMs: number };
+  /** A Kubernetes API request with no answer this long fails (default 30 s). */
+  apiTimeoutMs?: number;
+  /** Reconcile only while holding this Lease (in `namespace`); off: always reconcile. */
+  leaderElection?: {
+    leaseName: string;
+    leaseDurationMs?: number;
+    renewDeadlineMs?: number;
+    retryPeriodMs?: number;
+  };
 }
 
 const API = "/apis/skills.palyra.dev/v1alpha1";
+const STATES = new Set(["Pending", "Enabled", "Quarantined", "Failed"]);
 
 export class Operator {
   readonly metrics: OperatorMetrics;
@@ -67,17 +80,23 @@ export class Operator {
   #ready = false;
   #stopping = false;
   #webhook: Webhook | undefined;
+  #elector: LeaderElector | undefined;
   #trustStores: TrustStoreCache;
   // Skills by namespace and skill id: what the workload webhook looks up on every review.
   #skillIndex = new Map<string, Map<string, Map<string, Skill>>>();
 
-  private constructor(cfg: OperatorConfig, client: KubeClient) {
+  private constructor(cfg: OperatorConfig, client: KubeClient, metrics: OperatorMetrics) {
     this.#cfg = cfg;
     this.#client = client;
     this.log = cfg.log;
-    this.metrics = createMetrics();
+    this.metrics = metrics;
     const resyncMs = cfg.resyncMs ?? 10 * 60_000;
-    const onRestart = (informer: string, _reason: string, error: unknown) => {
+    const onRestart = (informer: string, reason: "gone" | "error", error: unknown) => {
+      if (reason === "gone") {
+        this.metrics.informerRelists.inc({ informer });
+        this.log.info("watch expired (410 Gone); relisting", { informer });
+        return;
+      }
       this.metrics.informerRestarts.inc({ informer });
       this.log.warn("watch failed; restarting with backoff", { informer, error });
     };
@@ -92,8 +111,43 @@ export class Operator {
     this.#configMaps = informer("configmaps", "/api/v1/configmaps", true);
     if (cfg.secretSources !== false) this.#secrets = informer("secrets", "/api/v1/secrets", true);
 
-    const identity = cfg.identity ?? hostname();
-    this.#events = new EventRecorder(client, {
+    const identity =
+      cfg.identity ?? `${hostname()}_${process.pid}_${Math.random().toString(16).slice(2, 8)}`;
+    if (cfg.leaderElection) {
+      const le = cfg.leaderElection;
+      this.#elector = new LeaderElector(client, {
+        namespace: cfg.namespace,
+        name: le.leaseName,
+        identity,
+        ...(le.leaseDurationMs ? { leaseDurationMs: le.leaseDurationMs } : {}),
+        ...(le.renewDeadlineMs ? { renewDeadlineMs: le.renewDeadlineMs } : {}),
+        ...(le.retryPeriodMs ? { retryPeriodMs: le.retryPeriodMs } : {}),
+        onStartedLeading: () => {
+          this.metrics.leaderTransitions.inc();
+          this.log.info("started leading: reconciling", {
+            lease: `${cfg.namespace}/${le.leaseName}`,
+            identity,
+          });
+          for (const skill of this.#skills.list()) this.#skillQueue.add(objectKey(skill.metadata));
+          for (const p of this.#policies.list()) this.#policyQueue.add(p.metadata.name ?? "");
+        },
+        onStoppedLeading: () => {
+          this.metrics.leaderTransitions.inc();
+          this.log.warn("stopped leading: no more writes from this replica", {
+            lease: `${cfg.namespace}/${le.leaseName}`,
+          });
+        },
+        onNewLeader: (leader) => {
+          if (leader !== identity) this.log.info("standing by", { leader });
+        },
+        onError: (error) => this.log.warn("leader election", { error }),
+      });
+    }
+    // The controller's writes go through a gate: a replica that does not lead cannot write.
+    const writer: KubeRequester = this.#elector
+      ? gateWrites(client, () => this.#elector?.leading === true)
+      : client;
+    this.#events = new EventRecorder(writer, {
       component: "palyra-skills-operator",
       host: identity,
       ...(cfg.eventQps !== undefined ? { qps: cfg.eventQps } : {}),
@@ -101,18 +155,34 @@ export class Operator {
       onError: (error, event) =>
         this.log.warn("event not recorded", { reason: event.reason, error }),
     });
-    const trustStores = new TrustStoreCache(client, this.#configMaps);
+    const trustStores = new TrustStoreCache(writer, this.#configMaps);
     this.#trustStores = trustStores;
     this.#loader = new ArtifactLoader({
-      fetchUrl: (url, opts) => fetchHttps(url, opts),
+      fetchUrl: (url, opts) =>
+        fetchHttps(url, {
+          ...opts,
+          ...(cfg.artifactTimeouts
+            ? {
+                readTimeoutMs: cfg.artifactTimeouts.readMs,
+                totalTimeoutMs: cfg.artifactTimeouts.totalMs,
+              }
+            : {}),
+        }),
       objects: new KubeObjectSource(client, {
         configMaps: this.#configMaps,
         ...(this.#secrets ? { secrets: this.#secrets } : {}),
       }),
       urlRefreshMs: cfg.urlRefreshMs ?? 10 * 60_000,
       metrics: {
-        fetch: (source, result) => this.metrics.artifactFetches.inc({ source, result }),
-        verification: (result) => this.metrics.artifactVerifications.inc({ result }),
+        fetch: (source, outcome) => {
+          const m = this.metrics;
+          m.artifactFetches.inc({ source, result: outcome.error ? "error" : "success" });
+          m.artifactFetchDuration.observe({ source }, outcome.seconds);
+          if (outcome.error) m.artifactFetchErrors.inc({ source, code: outcome.error });
+          else m.artifactFetchBytes.inc({ source }, outcome.bytes);
+        },
+        cache: (result) => this.metrics.artifactCacheLookups.inc({ result }),
+        verification: (result) => this.metrics.skillVerifications.inc({ result }),
       },
     });
 
@@ -135,7 +205,7 @@ export class Operator {
     this.#policyQueue = queue("skilltrustpolicies");
 
     const skillReconciler = new SkillReconciler({
-      client,
+      client: writer,
       skills: this.#skills,
       policies: this.#policies,
       namespaces: this.#namespaces,
@@ -147,16 +217,25 @@ export class Operator {
       policyChanged: (name) => this.#policyQueue.add(name),
     });
     const policyReconciler = new PolicyReconciler({
-      client,
+      client: writer,
       policies: this.#policies,
       skills: this.#skills,
       namespaces: this.#namespaces,
       trustStores,
       metrics: this.metrics,
+      events: this.#events,
     });
+    // A standby drops work: the leader does it, and a new leader requeues everything.
+    const leads = () => !this.#elector || this.#elector.leading;
     this.#reconcilers = {
-      skill: (key) => this.#timed("Skill", () => skillReconciler.reconcile(key)),
-      policy: (key) => this.#timed("SkillTrustPolicy", () => policyReconciler.reconcile(key)),
+      skill: (key) =>
+        leads()
+          ? this.#timed("Skill", () => skillReconciler.reconcile(key))
+          : Promise.resolve(undefined),
+      policy: (key) =>
+        leads()
+          ? this.#timed("SkillTrustPolicy", () => policyReconciler.reconcile(key))
+          : Promise.resolve(undefined),
     };
     this.#wireEvents();
     if (cfg.webhook) {
@@ -188,6 +267,10 @@ export class Operator {
     };
   }
 
+  get leading(): boolean {
+    return !this.#elector || this.#elector.leading;
+  }
+
   get webhookPort(): number {
     return this.#webhook?.port ?? 0;
   }
@@ -198,8 +281,15 @@ export class Operator {
   };
 
   static async create(cfg: OperatorConfig): Promise<Operator> {
-    const client = await KubeClient.fromKubeConfig(cfg.kubeConfig);
-    return new Operator(cfg, client);
+    const metrics = createMetrics();
+    const client = await KubeClient.fromKubeConfig(cfg.kubeConfig, {
+      ...(cfg.apiTimeoutMs ? { requestTimeoutMs: cfg.apiTimeoutMs } : {}),
+      onRequest: (verb, status, seconds) => {
+        metrics.apiRequests.inc({ verb, code: String(status) });
+        metrics.apiRequestDuration.observe({ verb }, seconds);
+      },
+    });
+    return new Operator(cfg, client, metrics);
   }
 
   get ready(): boolean {
@@ -236,6 +326,7 @@ export class Operator {
     this.#skillQueue.start((key) => this.#reconcilers.skill(key), concurrency);
     this.#policyQueue.start((key) => this.#reconcilers.policy(key), 2);
     this.#ready = true;
+    this.#elector?.start();
   }
 
   /** Stop taking work, finish in-flight reconciles, then release everything. */
@@ -244,6 +335,9 @@ export class Operator {
     this.#stopping = true;
     this.#ready = false;
     await Promise.all([this.#skillQueue.shutDown(), this.#policyQueue.shutDown()]);
+    await this.#events.flush();
+    // Release the lease only after the last write, so the next leader starts from it.
+    await this.#elector?.stop();
     await this.#webhook?.stop();
     await Promise.all(this.#informers.map((i) => i.stop()));
     await this.#events.flush();
@@ -254,17 +348,24 @@ export class Operator {
   }
 
   async #timed<T>(kind: string, work: () => Promise<T>): Promise<T> {
-    const end = this.metrics.reconcileDuration.startTimer({ kind });
+    const skill = kind === "Skill";
+    const m = this.metrics;
+    const count = skill ? m.skillReconciles : m.policyReconciles;
+    const end = (skill ? m.skillReconcileDuration : m.policyReconcileDuration).startTimer();
     try {
       const result = await work();
       const r = result as { conflict?: boolean; requeueAfterMs?: number } | undefined;
-      this.metrics.reconciles.inc({
-        kind,
+      count.inc({
         result: r?.conflict ? "conflict" : r?.requeueAfterMs !== undefined ? "requeue" : "success",
       });
       return result;
     } catch (error) {
-      this.metrics.reconciles.inc({ kind, result: "error" });
+      // Leadership lost mid-reconcile: the write was refused and the new leader redoes the work.
+      if (error instanceof NotLeaderError) {
+        count.inc({ result: "not_leader" });
+        return undefined as T;
+      }
+      count.inc({ result: "error" });
       throw error;
     } finally {
       end();
@@ -381,14 +482,20 @@ export class Operator {
         res.writeHead(200, { "Content-Type": "text/plain" }).end("ok\n");
       } else if (path === "/readyz") {
         const synced = this.#informers.filter((i) => !i.synced).map((i) => i.name);
-        if (this.#ready) res.writeHead(200, { "Content-Type": "text/plain" }).end("ok\n");
-        else {
+        if (this.#ready) {
+          const role = !this.#elector
+            ? "controller"
+            : this.#elector.leading
+              ? "leading"
+              : `standing by (leader: ${this.#elector.leader || "none"})`;
+          res.writeHead(200, { "Content-Type": "text/plain" }).end(`ok: ${role}\n`);
+        } else {
           res
             .writeHead(503, { "Content-Type": "text/plain" })
             .end(synced.length ? `caches not synced: ${synced.join(", ")}\n` : "not started\n");
         }
       } else if (path === "/metrics") {
-        this.#skillGauge();
+        this.#scrapeGauges();
         this.metrics.registry.metrics().then(
           (text) =>
             res.writeHead(200, { "Content-Type": this.metrics.registry.contentType }).end(text),
@@ -407,13 +514,25 @@ export class Operator {
     });
   }
 
-  #skillGauge(): void {
-    const counts: Record<string, number> = { Pending: 0, Enabled: 0, Quarantined: 0, Failed: 0 };
+  /** Refreshed at scrape time from the cache: a namespace that empties drops out. */
+  #scrapeGauges(): void {
+    const counts = new Map<string, Record<string, number>>();
     for (const s of this.#skills.list()) {
-      const state = s.status?.state ?? "Pending";
-      counts[state] = (counts[state] ?? 0) + 1;
+      const ns = s.metadata.namespace ?? "";
+      const byState = counts.get(ns) ?? { Pending: 0, Enabled: 0, Quarantined: 0, Failed: 0 };
+      const state = STATES.has(s.status?.state ?? "") ? (s.status?.state as string) : "Pending";
+      byState[state] = (byState[state] ?? 0) + 1;
+      counts.set(ns, byState);
     }
-    for (const [state, n] of Object.entries(counts)) this.metrics.skills.set({ state }, n);
+    this.metrics.skills.reset();
+    for (const [namespace, byState] of counts) {
+      for (const [state, n] of Object.entries(byState)) {
+        this.metrics.skills.set({ state, namespace }, n);
+      }
+    }
+    this.metrics.artifactCacheEntries.set(this.#loader.cachedArtifacts);
+    this.metrics.artifactCacheBytes.set(this.#loader.cachedBytes);
+    this.metrics.leading.set(this.leading ? 1 : 0);
   }
 }
 

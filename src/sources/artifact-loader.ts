@@ -80,7 +80,10 @@ export type UrlFetcher = (
 ) => Promise<{ bytes: Buffer }>;
 
 export interface ArtifactLoaderMetrics {
-  fetch?(source: string, result: "success" | "error"): void;
+  /** One fetch: its bytes on success, its error code on failure. */
+  fetch?(source: string, outcome: { seconds: number; bytes: number; error?: string }): void;
+  /** A load answered from the cache (hit) or needing a fetch (miss). */
+  cache?(result: "hit" | "miss"): void;
   verification?(result: "verified" | "rejected"): void;
 }
 
@@ -158,8 +161,12 @@ export class ArtifactLoader {
         : version !== undefined && cached.version === version);
     if (fresh && cached) {
       const facts = this.#touch(cached.digest);
-      if (facts) return this.#observe(owner, key, cached.digest, facts, pin);
+      if (facts) {
+        this.#opts.metrics?.cache?.("hit");
+        return this.#observe(owner, key, cached.digest, facts, pin);
+      }
     }
+    this.#opts.metrics?.cache?.("miss");
 
     let fetched: { bytes: Buffer; digest: string; version: string | undefined };
     try {
@@ -253,6 +260,8 @@ export class ArtifactLoader {
     ref: Exclude<SourceRef, { kind: "oci" }>,
   ): Promise<{ bytes: Buffer; digest: string; version: string | undefined }> {
     const maxBytes = this.#limits.maxArtifactBytes;
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     try {
       let bytes: Buffer;
       let version: string | undefined;
@@ -275,10 +284,11 @@ export class ArtifactLoader {
         ));
       }
       this.#fetches++;
-      this.#opts.metrics?.fetch?.(ref.kind, "success");
+      this.#opts.metrics?.fetch?.(ref.kind, { seconds: seconds(), bytes: bytes.length });
       return { bytes, digest: createHash("sha256").update(bytes).digest("hex"), version };
     } catch (error) {
-      this.#opts.metrics?.fetch?.(ref.kind, "error");
+      const code = isSourceError(error) ? error.code : "INTERNAL";
+      this.#opts.metrics?.fetch?.(ref.kind, { seconds: seconds(), bytes: 0, error: code });
       throw error;
     }
   }

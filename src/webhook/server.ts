@@ -26,8 +26,18 @@ export const WEBHOOK_PATHS = {
   namespaces: "/validate/namespaces",
 } as const;
 
+export interface ReviewOutcome {
+  webhook: string;
+  /** CREATE, UPDATE, DELETE or CONNECT, as the API server sent it ("" if unreadable). */
+  operation: string;
+  /** The reviewed object's kind, e.g. Deployment ("" if unreadable). */
+  kind: string;
+  result: "allowed" | "denied" | "warned" | "error";
+  allowed: boolean;
+}
+
 export interface WebhookMetrics {
-  review(webhook: string, result: "allowed" | "denied" | "warned" | "error", seconds: number): void;
+  review(outcome: ReviewOutcome, seconds: number): void;
 }
 
 export interface WebhookServerOptions {
@@ -129,6 +139,8 @@ export class WebhookServer {
   ): Promise<void> {
     const started = performance.now();
     let uid = "";
+    let operation = "";
+    let kind = "";
     let verdict: AdmissionVerdict;
     let result: "allowed" | "denied" | "warned" | "error" = "error";
     try {
@@ -140,6 +152,8 @@ export class WebhookServer {
         return;
       }
       uid = request.uid;
+      operation = String(request.operation ?? "");
+      kind = String(request.kind?.kind ?? "");
       if (!this.#opts.ready()) {
         verdict = deny(
           "palyra-skills-operator is starting: its caches have not synced, so nothing can be admitted yet",
@@ -161,7 +175,10 @@ export class WebhookServer {
       );
     }
     res.json(reviewResponse(uid, verdict));
-    this.#opts.metrics?.review(name, result, (performance.now() - started) / 1000);
+    this.#opts.metrics?.review(
+      { webhook: name, operation, kind, result, allowed: verdict.allowed },
+      (performance.now() - started) / 1000,
+    );
   }
 
   async #authorize(req: AdmissionRequest, verb: string): Promise<boolean> {

@@ -6,11 +6,26 @@
 
 import type { KubeClient } from "../kube/client.ts";
 import type { Logger } from "../operator/log.ts";
-import type { OperatorMetrics } from "../operator/metrics.ts";
+import { boundedLabel, type OperatorMetrics } from "../operator/metrics.ts";
 import { type WebhookCertificate, WebhookCertificates } from "./certificates.ts";
 import type { AdmissionSnapshot, Identity } from "./handlers.ts";
 import { type ClientTarget, ensureRegistration } from "./registration.ts";
 import { WebhookServer } from "./server.ts";
+
+const OPERATIONS = new Set(["CREATE", "UPDATE", "DELETE", "CONNECT"]);
+// What the registered rules send; anything else is counted as "other".
+const REVIEWED_KINDS = new Set([
+  "Pod",
+  "Deployment",
+  "StatefulSet",
+  "DaemonSet",
+  "ReplicaSet",
+  "Job",
+  "CronJob",
+  "Skill",
+  "ConfigMap",
+  "Namespace",
+]);
 
 export interface WebhookConfig {
   host: string;
@@ -89,9 +104,12 @@ export class Webhook {
       ready: this.#d.ready,
       log: this.#d.log,
       metrics: {
-        review: (webhook, result, seconds) => {
-          this.#d.metrics.webhookReviews.inc({ webhook, result });
-          this.#d.metrics.webhookDuration.observe({ webhook }, seconds);
+        review: (o, seconds) => {
+          const operation = boundedLabel(o.operation, OPERATIONS);
+          const kind = boundedLabel(o.kind, REVIEWED_KINDS);
+          const m = this.#d.metrics;
+          m.admissionReviews.inc({ webhook: o.webhook, operation, kind, result: o.result });
+          m.admissionDuration.observe({ operation, kind, allowed: String(o.allowed) }, seconds);
         },
       },
     });

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { ArtifactServer } from "../../hack/dev/artifact-server.ts";
 import { skillArtifact } from "../../hack/dev/artifacts.ts";
-import type { SkillSpec, SkillTrustPolicySpec } from "../../src/api/v1alpha1/types.generated.ts";
+import type { SkillSpec } from "../../src/api/v1alpha1/types.generated.ts";
 import { installCrds } from "../support/crds.ts";
 import { kube, waitFor } from "../support/kube.ts";
 import { type RunningOperator, startOperator } from "../support/operator.ts";
@@ -30,45 +30,14 @@ import {
   waitForSkill,
   waitForState,
 } from "../support/resources.ts";
+import { ACME, createTenant, STORE_NS, urlSkillSpec } from "../support/tenants.ts";
 
-const STORE_NS = "palyra-system";
 const server = new ArtifactServer();
 let operator: RunningOperator;
 
-const ACME = skillArtifact({ keySeed: 7 });
-
-/** A namespace, a trust store and a policy of its own, so tests never see each other. */
-async function tenant(policy: Partial<SkillTrustPolicySpec> = {}, storeDoc?: string) {
-  const ns = unique("t");
-  const label = unique("tenant");
-  await createNamespace(ns, { "palyra.test/tenant": label });
-  const store = unique("store");
-  await createTrustStore(STORE_NS, store, storeDoc);
-  const name = unique("policy");
-  await createPolicy(name, {
-    namespaceSelector: { matchLabels: { "palyra.test/tenant": label } },
-    publishers: [{ name: "acme", keys: [ACME.publicKeyHex] }],
-    allowTofu: false,
-    trustStore: { namespace: STORE_NS, name: store },
-    ...policy,
-  });
-  return { ns, label, store, policy: name };
-}
-
-function urlSkill(
-  path: string,
-  bytes: Buffer,
-  policy: string,
-  extra: Partial<SkillSpec> = {},
-): SkillSpec {
-  return {
-    skillId: "acme.echo_http",
-    publisher: "acme",
-    source: { url: server.put(path, bytes), caBundle: server.caBundle },
-    policyRef: { name: policy },
-    ...extra,
-  };
-}
+const tenant = createTenant;
+const urlSkill = (path: string, bytes: Buffer, policy: string, extra: Partial<SkillSpec> = {}) =>
+  urlSkillSpec(server, path, bytes, policy, extra);
 
 before(async () => {
   await installCrds();
@@ -398,7 +367,7 @@ describe("trust on first use", () => {
   });
 
   test("two operator processes racing to pin different keys for one publisher end with exactly one pin", async () => {
-    const second = await startOperator();
+    const second = await startOperator(["--leader-elect=false"]);
     try {
       const t = await tenant({ allowTofu: true });
       const k1 = skillArtifact({ publisher: "racer", skillId: "racer.echo", keySeed: 41 });
@@ -563,14 +532,14 @@ describe("sources and lifecycle", () => {
     // Idle: every Skill in the cluster reconciled at least once by the new process.
     await waitFor("the new operator reconciled every Skill", async () => {
       const total = (await kube("GET", `${API}/skills`)).body as unknown as { items: unknown[] };
-      const done = await operator.metric("palyra_reconcile_total", { kind: "Skill" });
+      const done = await operator.metric("palyra_skill_reconciles_total");
       const depth = await operator.metric("palyra_workqueue_depth", { queue: "skills" });
       return done >= total.items.length && depth === 0 ? true : undefined;
     });
     assert.deepEqual(await snapshot(t.ns), before, "no Skill was written");
     const storeAfter = await readTrustStore(STORE_NS, t.store);
     assert.equal(storeAfter.rv, store.rv, "the trust store was not written");
-    assert.equal(await operator.metric("palyra_tofu_pins_total"), 0);
+    assert.equal(await operator.metric("palyra_trust_tofu_pins_total"), 0);
     assert.equal((await getSkill(t.ns, "tofu"))?.status?.trustDecision, "tofu_newly_pinned");
   });
 });

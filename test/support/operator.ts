@@ -5,10 +5,14 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { get } from "node:http";
 import { testCluster } from "./kube.ts";
 
 const MAIN = new URL("../../src/operator/main.ts", import.meta.url).pathname;
+// Each test file (a process of its own) elects on its own Lease, so an operator that a file
+// left holding a lease never stalls the next file's operators.
+const LEASE = `palyra-test-${process.pid}-${randomBytes(3).toString("hex")}`;
 
 export interface RunningOperator {
   process: ChildProcess;
@@ -20,6 +24,10 @@ export interface RunningOperator {
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
   metrics(): Promise<string>;
+  /** GET on the metrics/health port. */
+  get(path: string): Promise<{ status: number; body: string }>;
+  /** SIGKILL: no shutdown, no lease release. */
+  kill(): Promise<void>;
   /** The value of one metric sample (summed over labels matching `labels`). */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
 }
@@ -53,6 +61,9 @@ export async function startOperator(
       "debug",
       "--namespace",
       "palyra-system",
+      ...(args.some((a) => a.startsWith("--leader-elect"))
+        ? []
+        : ["--leader-elect-lease-name", LEASE]),
       ...args,
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
@@ -117,6 +128,12 @@ export async function startOperator(
           total += Number(m[3]);
       }
       return total;
+    },
+    get: (path) => httpGet(port, path),
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGKILL");
+      await exited;
     },
     async stop() {
       if (child.exitCode !== null) return child.exitCode;

@@ -9,13 +9,15 @@ import type {
   SkillTrustPolicyStatus,
 } from "../../api/v1alpha1/types.generated.ts";
 import { keyIdFor } from "../../artifact/ed25519.ts";
-import { JSON_PATCH, KubeApiError, type KubeClient } from "../../kube/client.ts";
+import { JSON_PATCH, KubeApiError, type KubeRequester } from "../../kube/client.ts";
 import { type Condition, type DesiredCondition, setConditions } from "../../kube/conditions.ts";
+import type { EventRecorder } from "../../kube/events.ts";
 import type { Informer, KubeObject } from "../../kube/informer.ts";
 import { deepEqual } from "../../kube/patch.ts";
 import type { HandlerResult } from "../../kube/workqueue.ts";
 import type { OperatorMetrics } from "../../operator/metrics.ts";
 import type { TrustStoreObservation } from "../skill/decide.ts";
+import { policyTarget } from "../skill/reconciler.ts";
 import { resolvePolicy } from "./select.ts";
 import type { TrustStoreCache } from "./trust-store.ts";
 
@@ -91,13 +93,29 @@ export function decidePolicyStatus(obs: PolicyObservation): SkillTrustPolicyStat
 }
 
 export interface PolicyReconcilerDeps {
-  client: KubeClient;
+  client: KubeRequester;
   policies: Informer<SkillTrustPolicy>;
   skills: Informer<Skill>;
   namespaces: Informer<KubeObject>;
   trustStores: TrustStoreCache;
   metrics: OperatorMetrics;
+  events?: EventRecorder;
   now?: () => Date;
+}
+
+/** The event a change of the Ready condition deserves, if any (pure). */
+export function policyReadyEvent(
+  previous: Condition | undefined,
+  next: Condition | undefined,
+): { type: "Normal" | "Warning"; reason: string; message: string } | undefined {
+  if (!next || previous?.reason === next.reason) return undefined;
+  if (next.status !== "True")
+    return { type: "Warning", reason: next.reason, message: next.message };
+  // Recovered (not the first time the policy is seen): say so once.
+  if (previous && previous.status !== "True") {
+    return { type: "Normal", reason: "TrustStoreAvailable", message: next.message };
+  }
+  return undefined;
 }
 
 export class PolicyReconciler {
@@ -141,6 +159,10 @@ export class PolicyReconciler {
         },
       );
       d.metrics.statusWrites.inc({ kind: "SkillTrustPolicy" });
+      const ready = (c: SkillTrustPolicyStatus | undefined) =>
+        (c?.conditions as Condition[] | undefined)?.find((x) => x.type === "Ready");
+      const event = policyReadyEvent(ready(policy.status), ready(status));
+      if (event) d.events?.record(policyTarget(policy), event.type, event.reason, event.message);
     } catch (error) {
       if (error instanceof KubeApiError && error.notFound) return;
       if (error instanceof KubeApiError && (error.conflict || error.status === 422))

@@ -6,7 +6,7 @@
 
 import type { SkillTrustPolicy } from "../../api/v1alpha1/types.generated.ts";
 import { SkillError } from "../../artifact/errors.ts";
-import { KubeApiError, type KubeClient, MERGE_PATCH } from "../../kube/client.ts";
+import { KubeApiError, type KubeRequester, MERGE_PATCH } from "../../kube/client.ts";
 import type { Informer, KubeObject } from "../../kube/informer.ts";
 import {
   EMPTY_TRUST_STORE,
@@ -32,7 +32,7 @@ export function trustStoreRefOf(policy: SkillTrustPolicy): TrustStoreRef | undef
 export type PinResult = "pinned" | "conflict";
 
 export class TrustStoreCache {
-  #client: KubeClient;
+  #client: KubeRequester;
   #configMaps: Informer<KubeObject>;
   #objects = new Map<
     string,
@@ -40,7 +40,7 @@ export class TrustStoreCache {
   >();
   #parsed = new Map<string, TrustStoreObservation>();
 
-  constructor(client: KubeClient, configMaps: Informer<KubeObject>) {
+  constructor(client: KubeRequester, configMaps: Informer<KubeObject>) {
     this.#client = client;
     this.#configMaps = configMaps;
   }

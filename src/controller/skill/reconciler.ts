@@ -11,7 +11,7 @@ import {
   SkillTrustPolicyApiVersion,
 } from "../../api/v1alpha1/types.generated.ts";
 import { KeyedBackoff } from "../../kube/backoff.ts";
-import { JSON_PATCH, KubeApiError, type KubeClient, MERGE_PATCH } from "../../kube/client.ts";
+import { JSON_PATCH, KubeApiError, type KubeRequester, MERGE_PATCH } from "../../kube/client.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import type { Informer, KubeObject } from "../../kube/informer.ts";
 import { deepEqual } from "../../kube/patch.ts";
@@ -32,7 +32,7 @@ export function skillPath(namespace: string, name: string, sub = ""): string {
 }
 
 export interface SkillReconcilerDeps {
-  client: KubeClient;
+  client: KubeRequester;
   skills: Informer<Skill>;
   policies: Informer<SkillTrustPolicy>;
   namespaces: Informer<KubeObject>;
@@ -51,7 +51,7 @@ const skillTarget = (skill: Skill) => ({
   kind: "Skill",
   metadata: skill.metadata,
 });
-const policyTarget = (policy: SkillTrustPolicy) => ({
+export const policyTarget = (policy: SkillTrustPolicy) => ({
   apiVersion: SkillTrustPolicyApiVersion,
   kind: "SkillTrustPolicy",
   metadata: policy.metadata,

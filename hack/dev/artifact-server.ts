@@ -87,7 +87,7 @@ export class ArtifactServer {
         if (!body) return void res.writeHead(404).end("not found\n");
         const fault = this.#faults.get(path);
         if (fault?.kind === "status") return void res.writeHead(fault.status).end("fault\n");
-        if (fault?.kind === "reset") return void req.socket.resetAndDestroy();
+        if (fault?.kind === "reset") return void req.socket.destroy();
         if (fault?.kind === "swap" && hit > fault.after) body = fault.bytes;
         res.writeHead(200, {
           "Content-Type": "application/octet-stream",

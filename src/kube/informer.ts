@@ -34,6 +34,12 @@ export interface InformerOptions {
 
 class Gone extends Error {}
 
+/** A work-queue key back to the fields every log line about an object carries. */
+export function keyFields(key: string): { namespace?: string; name: string } {
+  const slash = key.indexOf("/");
+  return slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
 export function objectKey(meta: ObjectMeta): string {
   return meta.namespace ? `${meta.namespace}/${meta.name}` : (meta.name ?? "");
 }

@@ -29,9 +29,9 @@ export function createLogger(
       ...base,
     };
     for (const [k, v] of Object.entries(fields ?? {})) {
-      record[k] = v instanceof Error ? errorFields(v) : v;
+      record[k] = SECRET_FIELD.test(k) ? REDACTED : v instanceof Error ? errorFields(v) : v;
     }
-    write(`${JSON.stringify(record)}\n`);
+    write(`${JSON.stringify(record, (_k, v) => (typeof v === "string" ? redact(v) : v))}\n`);
   };
   return {
     debug: (m, f) => emit("debug", m, f),
@@ -40,6 +40,21 @@ export function createLogger(
     error: (m, f) => emit("error", m, f),
     with: (fields) => createLogger(level, write, { ...base, ...fields }),
   };
+}
+
+const REDACTED = "[redacted]";
+// Field names that hold credentials or key material are never written, whatever their value.
+const SECRET_FIELD = /token|password|passwd|secret|private|authorization|signingkey|seed|tls\.key/i;
+
+/** A last line of defence in every string: bearer tokens, URL passwords, PEM private keys. */
+export function redact(text: string): string {
+  return text
+    .replace(/(bearer\s+)[A-Za-z0-9._~+/=-]+/gi, `$1${REDACTED}`)
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi, `$1${REDACTED}@`)
+    .replace(
+      /-----BEGIN ([A-Z ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g,
+      REDACTED,
+    );
 }
 
 function errorFields(error: Error): Record<string, unknown> {

@@ -13,7 +13,13 @@ import { TrustStoreCache, trustStoreRefOf } from "../controller/policy/trust-sto
 import { SkillReconciler } from "../controller/skill/reconciler.ts";
 import { gateWrites, KubeClient, type KubeRequester, NotLeaderError } from "../kube/client.ts";
 import { EventRecorder } from "../kube/events.ts";
-import { Informer, type InformerEventType, type KubeObject, objectKey } from "../kube/informer.ts";
+import {
+  Informer,
+  type InformerEventType,
+  type KubeObject,
+  keyFields,
+  objectKey,
+} from "../kube/informer.ts";
 import { LeaderElector } from "../kube/leader.ts";
 import { deepEqual } from "../kube/patch.ts";
 import { WorkQueue } from "../kube/workqueue.ts";
@@ -153,7 +159,13 @@ export class Operator {
       ...(cfg.eventQps !== undefined ? { qps: cfg.eventQps } : {}),
       ...(cfg.eventBurst !== undefined ? { burst: cfg.eventBurst } : {}),
       onError: (error, event) =>
-        this.log.warn("event not recorded", { reason: event.reason, error }),
+        this.log.warn("event not recorded", {
+          namespace: event.target.metadata.namespace,
+          name: event.target.metadata.name,
+          kind: event.target.kind,
+          reason: event.reason,
+          error,
+        }),
     });
     const trustStores = new TrustStoreCache(writer, this.#configMaps);
     this.#trustStores = trustStores;
@@ -192,7 +204,7 @@ export class Operator {
         onError: (key, error, retries) =>
           this.log.error("reconcile failed; retrying with backoff", {
             queue: name,
-            key,
+            ...keyFields(key),
             retries,
             error,
           }),

@@ -141,6 +141,7 @@ export class WebhookServer {
     let uid = "";
     let operation = "";
     let kind = "";
+    let object: { namespace?: string | undefined; name?: string | undefined } = {};
     let verdict: AdmissionVerdict;
     let result: "allowed" | "denied" | "warned" | "error" = "error";
     try {
@@ -154,6 +155,7 @@ export class WebhookServer {
       uid = request.uid;
       operation = String(request.operation ?? "");
       kind = String(request.kind?.kind ?? "");
+      object = { namespace: request.namespace, name: request.name };
       if (!this.#opts.ready()) {
         verdict = deny(
           "palyra-skills-operator is starting: its caches have not synced, so nothing can be admitted yet",
@@ -168,7 +170,13 @@ export class WebhookServer {
         res.status(400).type("text/plain").send("request body is not JSON\n");
         return;
       }
-      this.#opts.log.error("admission handler failed; denying", { webhook: name, error });
+      this.#opts.log.error("admission handler failed; denying", {
+        webhook: name,
+        kind,
+        operation,
+        ...object,
+        error,
+      });
       verdict = deny(
         `palyra-skills-operator could not evaluate this request (${(error as Error).message}); denied to fail closed`,
         500,

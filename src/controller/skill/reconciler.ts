@@ -13,7 +13,7 @@ import {
 import { KeyedBackoff } from "../../kube/backoff.ts";
 import { JSON_PATCH, KubeApiError, type KubeRequester, MERGE_PATCH } from "../../kube/client.ts";
 import type { EventRecorder } from "../../kube/events.ts";
-import type { Informer, KubeObject } from "../../kube/informer.ts";
+import { type Informer, type KubeObject, keyFields } from "../../kube/informer.ts";
 import { deepEqual } from "../../kube/patch.ts";
 import type { HandlerResult } from "../../kube/workqueue.ts";
 import type { Logger } from "../../operator/log.ts";
@@ -108,14 +108,14 @@ export class SkillReconciler {
       if (result === "conflict") {
         // Someone else changed the store since we read it: observe again, never overwrite.
         d.log.info("trust store changed while pinning; re-evaluating", {
-          skill: key,
+          ...keyFields(key),
           publisher: decision.pin.publisher,
         });
         return { conflict: true };
       }
       const message = `pinned publisher ${decision.pin.publisher} to key ${decision.pin.keyId} (${decision.pin.key}) on first use by Skill ${key}`;
       d.log.info("tofu pin written", {
-        skill: key,
+        ...keyFields(key),
         publisher: decision.pin.publisher,
         keyId: decision.pin.keyId,
         trustStore: `${ts.ref.namespace}/${ts.ref.name}`,
@@ -206,7 +206,7 @@ export class SkillReconciler {
       "Finalized",
       "the operator released its cached artifact and verdict for this Skill",
     );
-    d.log.info("skill finalized", { skill: key });
+    d.log.info("skill finalized", keyFields(key));
   }
 
   /** Sets metadata.finalizers with the read resourceVersion as precondition; undefined on conflict. */
@@ -243,6 +243,13 @@ export class SkillReconciler {
         timeoutMs: 30_000,
       });
       this.#d.metrics.statusWrites.inc({ kind: "Skill" });
+      this.#d.log.info("skill status written", {
+        namespace,
+        name,
+        state: status.state,
+        reason: status.conditions?.find((c) => c.type === "Ready")?.reason,
+        artifactSha256: status.artifactSha256,
+      });
       return "ok";
     } catch (error) {
       if (error instanceof KubeApiError && error.notFound) return "gone";

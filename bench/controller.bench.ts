@@ -14,7 +14,6 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { get } from "node:http";
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { startControlPlane } from "../hack/control-plane/launcher.ts";
 import { ArtifactServer } from "../hack/dev/artifact-server.ts";
@@ -22,6 +21,8 @@ import { skillArtifact } from "../hack/dev/artifacts.ts";
 import type { Skill } from "../src/api/v1alpha1/types.generated.ts";
 import { KubeClient, MERGE_PATCH } from "../src/kube/client.ts";
 import { Informer } from "../src/kube/informer.ts";
+import { KubeConfig } from "../src/kube/kubeconfig.ts";
+import { OPERATOR_NODE_FLAGS } from "../src/operator/runtime.ts";
 
 const { values } = parseArgs({
   options: {
@@ -168,6 +169,7 @@ try {
   operator = spawn(
     process.execPath,
     [
+      ...OPERATOR_NODE_FLAGS,
       new URL("../src/operator/main.ts", import.meta.url).pathname,
       "--kubeconfig",
       plane.kubeconfig,

@@ -7,10 +7,10 @@
 
 import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
 import express from "express";
 import type { Skill } from "../src/api/v1alpha1/types.generated.ts";
 import { KubeClient } from "../src/kube/client.ts";
+import { KubeConfig } from "../src/kube/kubeconfig.ts";
 import { createLogger } from "../src/operator/log.ts";
 import { WebhookServer } from "../src/webhook/server.ts";
 

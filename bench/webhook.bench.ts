@@ -16,13 +16,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import { startControlPlane } from "../hack/control-plane/launcher.ts";
 import { ArtifactServer } from "../hack/dev/artifact-server.ts";
 import { skillArtifact } from "../hack/dev/artifacts.ts";
 import type { Skill } from "../src/api/v1alpha1/types.generated.ts";
 import { KubeApiError, KubeClient } from "../src/kube/client.ts";
+import { KubeConfig } from "../src/kube/kubeconfig.ts";
 import { createCertificateAuthority, issueServingCertificate } from "../src/tls/pki.ts";
 
 const { values } = parseArgs({

@@ -14,6 +14,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { OPERATOR_NODE_FLAGS } from "../../src/operator/runtime.ts";
 import { ensureBinaries, startControlPlane } from "../control-plane/launcher.ts";
 import { ArtifactServer } from "./artifact-server.ts";
 import { skillArtifact } from "./artifacts.ts";
@@ -176,6 +177,7 @@ async function main(): Promise<number> {
     operator = spawn(
       process.execPath,
       [
+        ...OPERATOR_NODE_FLAGS,
         join(ROOT, "src/operator/main.ts"),
         "--kubeconfig",
         plane.kubeconfig,

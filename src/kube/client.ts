@@ -1,6 +1,6 @@
 /**
  * A thin Kubernetes REST client over one keep-alive HTTPS agent. Credentials and TLS come from
- * client-node's KubeConfig (kubeconfig files, in-cluster service accounts, exec plugins); the
+ * our KubeConfig (kubeconfig files, in-cluster service accounts, exec plugins); the
  * request path is ours so that the operator controls pooling, content types (merge patch on the
  * status subresource, metadata-only lists) and streaming watches without per-call overhead.
  */
@@ -8,7 +8,7 @@
 import type { IncomingMessage } from "node:http";
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent, request as httpsRequest, type RequestOptions } from "node:https";
-import type { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "./kubeconfig.ts";
 
 export const MERGE_PATCH = "application/merge-patch+json";
 export const JSON_PATCH = "application/json-patch+json";

@@ -27,6 +27,8 @@ export interface InformerOptions {
   fieldSelector?: string;
   resyncMs?: number;
   pageSize?: number;
+  /** Applied to every object before it is stored (e.g. to drop managedFields and save memory). */
+  transform?: (object: KubeObject) => KubeObject;
   /** reason "gone": the watch expired (410) and a relist follows; "error": a backoff restart. */
   onRestart?: (informer: string, reason: "gone" | "error", error: unknown) => void;
   onSynced?: (informer: string) => void;
@@ -38,6 +40,13 @@ class Gone extends Error {}
 export function keyFields(key: string): { namespace?: string; name: string } {
   const slash = key.indexOf("/");
   return slash < 0 ? { name: key } : { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+/** The transform most informers want: managedFields are large and nothing here reads them. */
+export function dropManagedFields(object: KubeObject): KubeObject {
+  const meta = object.metadata as ObjectMeta & { managedFields?: unknown };
+  if (meta?.managedFields) delete meta.managedFields;
+  return object;
 }
 
 export function objectKey(meta: ObjectMeta): string {
@@ -161,7 +170,8 @@ export class Informer<T extends KubeObject> {
         signal,
         timeoutMs: 60_000,
       });
-      for (const item of page.items ?? []) seen.set(objectKey(item.metadata), item);
+      for (const item of page.items ?? [])
+        seen.set(objectKey(item.metadata), this.#transform(item));
       cont = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion;
     } while (cont);
@@ -215,17 +225,22 @@ export class Informer<T extends KubeObject> {
         const rv = event.object.metadata?.resourceVersion;
         if (rv) this.#resourceVersion = rv;
         if (event.type === "BOOKMARK") return;
-        const key = objectKey(event.object.metadata);
+        const object = this.#transform(event.object);
+        const key = objectKey(object.metadata);
         const old = this.#store.get(key);
         if (event.type === "DELETED") {
           this.#store.delete(key);
-          this.#emit("delete", event.object);
+          this.#emit("delete", object);
         } else {
-          this.#store.set(key, event.object);
-          this.#emit(old ? "update" : "add", event.object, old);
+          this.#store.set(key, object);
+          this.#emit(old ? "update" : "add", object, old);
         }
       },
     );
+  }
+
+  #transform(object: T): T {
+    return this.#opts.transform ? (this.#opts.transform(object) as T) : object;
   }
 
   #emit(type: InformerEventType, object: T, previous?: T): void {

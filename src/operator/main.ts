@@ -6,7 +6,7 @@
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "../kube/kubeconfig.ts";
 import { createLogger, isLogLevel, type LogLevel } from "./log.ts";
 import { Operator, type OperatorConfig } from "./operator.ts";
 
@@ -210,9 +210,8 @@ async function main(): Promise<number> {
   const log = createLogger(level);
   const kubeConfig = new KubeConfig();
   try {
-    const path = values.kubeconfig ?? process.env.KUBECONFIG;
-    if (path) kubeConfig.loadFromFile(path);
-    else kubeConfig.loadFromDefault();
+    if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
+    else kubeConfig.loadFromDefault(); // KUBECONFIG, ~/.kube/config, then in-cluster
     if (!kubeConfig.getCurrentCluster()) throw new Error("no current cluster in the kubeconfig");
   } catch (error) {
     log.error("cannot load Kubernetes configuration", { error });

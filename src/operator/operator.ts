@@ -6,7 +6,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Skill, SkillTrustPolicy } from "../api/v1alpha1/types.generated.ts";
 import { PolicyReconciler } from "../controller/policy/reconciler.ts";
 import { TrustStoreCache, trustStoreRefOf } from "../controller/policy/trust-store.ts";
@@ -14,12 +13,14 @@ import { SkillReconciler } from "../controller/skill/reconciler.ts";
 import { gateWrites, KubeClient, type KubeRequester, NotLeaderError } from "../kube/client.ts";
 import { EventRecorder } from "../kube/events.ts";
 import {
+  dropManagedFields,
   Informer,
   type InformerEventType,
   type KubeObject,
   keyFields,
   objectKey,
 } from "../kube/informer.ts";
+import type { KubeConfig } from "../kube/kubeconfig.ts";
 import { LeaderElector } from "../kube/leader.ts";
 import { deepEqual } from "../kube/patch.ts";
 import { WorkQueue } from "../kube/workqueue.ts";
@@ -87,6 +88,7 @@ export class Operator {
   #stopping = false;
   #webhook: Webhook | undefined;
   #elector: LeaderElector | undefined;
+  #skillReconciler: SkillReconciler;
   #trustStores: TrustStoreCache;
   // Skills by namespace and skill id: what the workload webhook looks up on every review.
   #skillIndex = new Map<string, Map<string, Map<string, Skill>>>();
@@ -107,7 +109,14 @@ export class Operator {
       this.log.warn("watch failed; restarting with backoff", { informer, error });
     };
     const informer = <T extends KubeObject>(name: string, path: string, metadataOnly = false) => {
-      const i = new Informer<T>(client, { name, path, metadataOnly, resyncMs, onRestart });
+      const i = new Informer<T>(client, {
+        name,
+        path,
+        metadataOnly,
+        resyncMs,
+        onRestart,
+        transform: dropManagedFields,
+      });
       this.#informers.push(i as unknown as Informer<KubeObject>);
       return i;
     };
@@ -228,6 +237,7 @@ export class Operator {
       metrics: this.metrics,
       policyChanged: (name) => this.#policyQueue.add(name),
     });
+    this.#skillReconciler = skillReconciler;
     const policyReconciler = new PolicyReconciler({
       client: writer,
       policies: this.#policies,
@@ -400,6 +410,10 @@ export class Operator {
 
     this.#skills.on((type, skill, old) => {
       const key = objectKey(skill.metadata);
+      this.#skillReconciler.observed(
+        key,
+        type === "delete" ? undefined : skill.metadata.resourceVersion,
+      );
       this.#indexSource(key, type === "delete" ? undefined : skill);
       this.#indexSkill(key, type === "delete" ? undefined : skill, type === "delete" ? skill : old);
       if (type === "update" && old && !specOrLifecycleChanged(old, skill)) return;

@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { after, before, test } from "node:test";
-import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../../src/kube/client.ts";
+import { KubeConfig } from "../../src/kube/kubeconfig.ts";
 import { WebhookCertificates } from "../../src/webhook/certificates.ts";
 import { testCluster } from "../support/kube.ts";
 import { ensureNamespace, unique } from "../support/resources.ts";

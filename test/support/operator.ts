@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { get } from "node:http";
+import { OPERATOR_NODE_FLAGS } from "../../src/operator/runtime.ts";
 import { testCluster } from "./kube.ts";
 
 const MAIN = new URL("../../src/operator/main.ts", import.meta.url).pathname;
@@ -52,6 +53,7 @@ export async function startOperator(
   const child = spawn(
     process.execPath,
     [
+      ...OPERATOR_NODE_FLAGS,
       MAIN,
       "--kubeconfig",
       kubeconfig,

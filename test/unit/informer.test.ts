@@ -9,9 +9,9 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test } from "node:test";
-import { KubeConfig } from "@kubernetes/client-node";
 import { KubeClient } from "../../src/kube/client.ts";
 import { Informer, type InformerEventType } from "../../src/kube/informer.ts";
+import { KubeConfig } from "../../src/kube/kubeconfig.ts";
 
 type Obj = { metadata: { name: string; namespace: string; resourceVersion: string } };
 const obj = (name: string, rv: string): Obj => ({

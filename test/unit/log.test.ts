@@ -32,3 +32,16 @@ test("redact leaves ordinary text alone", () => {
   const text = "pinned publisher acme to key 5f2a (ab12cd) on first use by Skill ns/echo";
   assert.equal(redact(text), text);
 });
+
+test("the operator bin re-executes itself with the same Node flags as everything else that starts it", async () => {
+  const { readFileSync } = await import("node:fs");
+  const { OPERATOR_NODE_FLAGS } = await import("../../src/operator/runtime.ts");
+  const bin = readFileSync(
+    new URL("../../bin/palyra-skills-operator.mjs", import.meta.url),
+    "utf8",
+  );
+  assert.ok(
+    bin.includes(`const FLAGS = ${JSON.stringify(OPERATOR_NODE_FLAGS)};`),
+    "bin/palyra-skills-operator.mjs FLAGS",
+  );
+});

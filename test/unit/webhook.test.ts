@@ -6,9 +6,9 @@
 import assert from "node:assert/strict";
 import { request } from "node:https";
 import { test } from "node:test";
-import { KubeConfig } from "@kubernetes/client-node";
 import type { Skill, SkillTrustPolicy } from "../../src/api/v1alpha1/types.generated.ts";
 import { KubeClient } from "../../src/kube/client.ts";
+import { KubeConfig } from "../../src/kube/kubeconfig.ts";
 import { createLogger } from "../../src/operator/log.ts";
 import { createCertificateAuthority, issueServingCertificate } from "../../src/tls/pki.ts";
 import { EMPTY_TRUST_STORE, pinTofuKey } from "../../src/trust/store.ts";

@@ -72,6 +72,12 @@ export class SkillReconciler {
     this.#d = deps;
   }
 
+  /** The watch delivered another version of this Skill: our memo of the write is not needed. */
+  observed(key: string, resourceVersion: string | undefined): void {
+    const memo = this.#written.get(key);
+    if (memo && memo.baseVersion !== resourceVersion) this.#written.delete(key);
+  }
+
   async reconcile(key: string): Promise<HandlerResult> {
     const d = this.#d;
     let skill = d.skills.get(key);

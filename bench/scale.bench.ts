@@ -39,6 +39,7 @@ const { values } = parseArgs({
     "soak-seconds": { type: "string" },
     "soak-rate": { type: "string" },
     "timeout-seconds": { type: "string" },
+    "heap-snapshot": { type: "boolean" },
   },
 });
 const N = Number(values.skills ?? 10_000);
@@ -206,6 +207,7 @@ try {
     process.execPath,
     [
       ...OPERATOR_NODE_FLAGS,
+      ...(values["heap-snapshot"] ? ["--heapsnapshot-signal=SIGUSR2"] : []),
       new URL("../src/operator/main.ts", import.meta.url).pathname,
       "--kubeconfig",
       plane.kubeconfig,
@@ -251,6 +253,11 @@ try {
   );
   const requests = verbs.filter((v) => v !== "WATCH").reduce((n, v) => n + (byVerb[v] ?? 0), 0);
   const rss = sum(m1, "palyra_operator_process_resident_memory_bytes");
+  if (values["heap-snapshot"]) {
+    // Written to the working directory as Heap.*.heapsnapshot (for where the heap goes).
+    operator.kill("SIGUSR2");
+    await new Promise((r) => setTimeout(r, 15_000));
+  }
   const heap = sum(m1, "palyra_operator_nodejs_heap_size_used_bytes");
   const ok = (c: boolean) => (c ? "ok" : "MISSED");
   // Timing and memory figures are reported; only broken invariants fail the run.
@@ -270,10 +277,18 @@ try {
     `  artifact fetches ${sum(m1, "palyra_artifact_fetches_total")}, verifications ${sum(m1, "palyra_skill_verifications_total")} (distinct artifacts ${M}); TOFU pins ${sum(m1, "palyra_trust_tofu_pins_total", { result: "pinned" })} (expected ${P - allowlisted.length})`,
   );
   console.log(
-    `  after convergence: RSS ${MiB(rss)} (target <= 200 MiB: ${ok(rss <= RSS_TARGET)}), heap used ${MiB(heap)}`,
+    `  after convergence: RSS ${MiB(rss)} (target <= 200 MiB: ${ok(rss <= RSS_TARGET)}), heap used ${MiB(heap)} of ${MiB(sum(m1, "palyra_operator_nodejs_heap_size_total_bytes"))}, external ${MiB(sum(m1, "palyra_operator_nodejs_external_memory_bytes"))}`,
   );
   console.log(
     `  CPU while converging (2 cores): operator ${cpus.operator.toFixed(1)} s, kube-apiserver ${cpus.apiserver.toFixed(1)} s, etcd ${cpus.etcd.toFixed(1)} s -> busiest: ${Object.entries(cpus).sort((a, b) => b[1] - a[1])[0]?.[0]}`,
+  );
+
+  // Settled: 30 s later, with no work left, V8's memory reducer has returned what it can.
+  await new Promise((r) => setTimeout(r, 30_000));
+  const m2 = await scrape(port);
+  const rssSettled = sum(m2, "palyra_operator_process_resident_memory_bytes");
+  console.log(
+    `  settled (30 s later): RSS ${MiB(rssSettled)} (target <= 200 MiB: ${ok(rssSettled <= RSS_TARGET)}), heap used ${MiB(sum(m2, "palyra_operator_nodejs_heap_size_used_bytes"))} of ${MiB(sum(m2, "palyra_operator_nodejs_heap_size_total_bytes"))}`,
   );
 
   if (SOAK_S > 0) {
@@ -295,6 +310,7 @@ try {
     await sample(0);
     let ops = 0;
     let failures = 0;
+    const failureKinds = new Set<string>();
     const sampler = setInterval(
       () => void sample((performance.now() - soakStart) / 1000).catch(() => undefined),
       Math.max(1000, (SOAK_S * 1000) / 20),
@@ -324,7 +340,12 @@ try {
       });
       const results = await Promise.allSettled(batch);
       ops += results.length;
-      failures += results.filter((r) => r.status === "rejected").length;
+      for (const r of results) {
+        if (r.status !== "rejected") continue;
+        failures++;
+        const why = String((r.reason as Error).message).slice(0, 160);
+        if (failureKinds.size < 5) failureKinds.add(why);
+      }
       await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (performance.now() - tick))));
     }
     clearInterval(sampler);
@@ -341,7 +362,7 @@ try {
       );
       const maxSecondHalf = Math.max(...half.map((s) => s.heap));
       console.log(
-        `  soak: ${ops} operations (${failures} failed) over ${SOAK_S} s at ${SOAK_RATE}/s; ${live.length} churned Skills alive at the end`,
+        `  soak: ${ops} operations (${failures} refused by the API server${failureKinds.size ? `, e.g. ${[...failureKinds].join(" | ")}` : ""}) over ${SOAK_S} s at ${SOAK_RATE}/s; ${live.length} churned Skills alive at the end`,
       );
       console.log(
         `    heap used ${MiB(first.heap)} -> ${MiB(last.heap)} (peak first half ${MiB(maxFirstHalf)}, second half ${MiB(maxSecondHalf)}: ${ok(maxSecondHalf <= maxFirstHalf * 1.15 + 8 * 1024 * 1024)} no growth beyond 15% + 8 MiB)`,

@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 // Kept in step with OPERATOR_NODE_FLAGS in src/operator/runtime.ts (a unit test checks).
-const FLAGS = ["--max-semi-space-size=4"];
+const FLAGS = ["--max-semi-space-size=4", "--optimize-for-size"];
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   const projectNode = fileURLToPath(new URL("../node_modules/node/bin/node", import.meta.url));

@@ -4,6 +4,7 @@
  * client-go's recorder does, so a flapping Skill cannot flood etcd.
  */
 
+import { createHash } from "node:crypto";
 import type { ObjectMeta } from "../api/v1alpha1/types.generated.ts";
 import { KubeApiError, type KubeRequester, MERGE_PATCH } from "./client.ts";
 import { rfc3339 } from "./conditions.ts";
@@ -67,7 +68,19 @@ export class EventRecorder {
       this.#queue.shift();
       this.#dropped++;
     }
-    this.#queue.push({ target, type, reason, message: message.slice(0, 1024), at: new Date() });
+    // Only what the Event names: a queued event must not keep a whole object version alive.
+    const { name, namespace, uid, resourceVersion } = target.metadata;
+    const metadata: ObjectMeta = { name: name ?? "" };
+    if (namespace) metadata.namespace = namespace;
+    if (uid) metadata.uid = uid;
+    if (resourceVersion) metadata.resourceVersion = resourceVersion;
+    this.#queue.push({
+      target: { apiVersion: target.apiVersion, kind: target.kind, metadata },
+      type,
+      reason,
+      message: message.slice(0, 1024),
+      at: new Date(),
+    });
     this.#pump();
   }
 
@@ -125,7 +138,9 @@ export class EventRecorder {
   async #write(event: Pending): Promise<void> {
     const meta = event.target.metadata;
     const namespace = meta.namespace ?? this.#opts.clusterScopedNamespace ?? "default";
-    const key = [meta.uid, event.type, event.reason, event.message].join("\u0000");
+    const key = createHash("sha256")
+      .update([meta.uid, event.type, event.reason, event.message].join("\u0000"))
+      .digest("base64");
     const now = rfc3339(event.at);
     const prior = this.#seen.get(key);
     if (prior) {

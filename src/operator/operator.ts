@@ -20,6 +20,7 @@ import {
   keyFields,
   objectKey,
 } from "../kube/informer.ts";
+import { StringPool } from "../kube/intern.ts";
 import type { KubeConfig } from "../kube/kubeconfig.ts";
 import { LeaderElector } from "../kube/leader.ts";
 import { deepEqual } from "../kube/patch.ts";
@@ -108,6 +109,19 @@ export class Operator {
       this.metrics.informerRestarts.inc({ informer });
       this.log.warn("watch failed; restarting with backoff", { informer, error });
     };
+    // Spec and status of Skills and policies repeat across objects: keep one copy of each string.
+    // Metadata (names, uids, versions) is mostly unique and is left alone, labels aside.
+    const strings = new StringPool();
+    const compact = (object: KubeObject): KubeObject => {
+      dropManagedFields(object);
+      const o = object as KubeObject & { spec?: unknown; status?: unknown };
+      if (o.metadata.namespace) o.metadata.namespace = strings.string(o.metadata.namespace);
+      if (o.metadata.labels) strings.deep(o.metadata.labels);
+      if (o.metadata.finalizers) strings.deep(o.metadata.finalizers);
+      if (o.spec) strings.deep(o.spec);
+      if (o.status) strings.deep(o.status);
+      return object;
+    };
     const informer = <T extends KubeObject>(name: string, path: string, metadataOnly = false) => {
       const i = new Informer<T>(client, {
         name,
@@ -115,7 +129,7 @@ export class Operator {
         metadataOnly,
         resyncMs,
         onRestart,
-        transform: dropManagedFields,
+        transform: compact,
       });
       this.#informers.push(i as unknown as Informer<KubeObject>);
       return i;

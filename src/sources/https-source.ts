@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { Agent, request } from "node:https";
+import { createSecureContext, type SecureContext } from "node:tls";
 import { SourceError } from "./errors.ts";
 
 export interface FetchHttpsOptions {
@@ -41,6 +42,23 @@ export function redactUrl(url: URL | string): string {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+// Parsing a CA bundle (the system roots plus the Skill's own CA) costs about a megabyte of
+// native memory per TLS context; many Skills share a few bundles, so contexts are shared too.
+const contexts = new Map<string, SecureContext>();
+
+function secureContextFor(caBundlePem: string): SecureContext {
+  const key = createHash("sha256").update(caBundlePem).digest("hex");
+  let context = contexts.get(key);
+  if (context) {
+    contexts.delete(key); // most recently used last
+  } else {
+    context = createSecureContext({ ca: caBundlePem });
+    if (contexts.size >= 32) contexts.delete(contexts.keys().next().value as string);
+  }
+  contexts.set(key, context);
+  return context;
+}
+
 export async function fetchHttps(url: string, opts: FetchHttpsOptions): Promise<FetchedArtifact> {
   let current: URL;
   try {
@@ -56,7 +74,7 @@ export async function fetchHttps(url: string, opts: FetchHttpsOptions): Promise<
   // One agent per fetch: a custom CA must never leak into a shared connection pool.
   const agent = new Agent({
     keepAlive: false,
-    ...(opts.caBundlePem ? { ca: opts.caBundlePem } : {}),
+    ...(opts.caBundlePem ? { secureContext: secureContextFor(opts.caBundlePem) } : {}),
   });
   try {
     const maxRedirects = opts.maxRedirects ?? 3;

@@ -317,11 +317,13 @@ try {
     );
     while (performance.now() - soakStart < SOAK_S * 1000) {
       const tick = performance.now();
+      // Updates and deletes pick from Skills created in earlier batches, never this one's.
+      const created: number[] = [];
       const batch = Array.from({ length: SOAK_RATE }, () => {
         const r = Math.random();
         if (live.length < 50 || r < 0.4) {
           const i = nextId++;
-          live.push(i);
+          created.push(i);
           const { ns, body } = skillOf(i);
           return client.request(`${API}/namespaces/${ns}/skills`, { method: "POST", body });
         }
@@ -339,6 +341,7 @@ try {
         return client.request(`${API}/namespaces/${ns}/skills/skill-${i}`, { method: "DELETE" });
       });
       const results = await Promise.allSettled(batch);
+      live.push(...created);
       ops += results.length;
       for (const r of results) {
         if (r.status !== "rejected") continue;

@@ -155,10 +155,11 @@ try {
       },
     },
   });
-  // Skill i lives in namespace i % K and uses artifact floor(i / K) % M: every namespace sees
-  // many artifacts, every artifact many namespaces.
+  // Skill i lives in namespace i % K and uses artifact (i % K + floor(i / K)) % M: every
+  // namespace sees many artifacts, every artifact many namespaces, and all M are used when
+  // N >= M.
   const skillOf = (i: number) => {
-    const j = Math.floor(i / K) % M;
+    const j = ((i % K) + Math.floor(i / K)) % M;
     return {
       ns: namespaces[i % K] as string,
       body: {
@@ -319,6 +320,7 @@ try {
       const tick = performance.now();
       // Updates and deletes pick from Skills created in earlier batches, never this one's.
       const created: number[] = [];
+      const touched = new Set<number>();
       const batch = Array.from({ length: SOAK_RATE }, () => {
         const r = Math.random();
         if (live.length < 50 || r < 0.4) {
@@ -329,6 +331,9 @@ try {
         }
         const at = Math.floor(Math.random() * live.length);
         const i = live[at] as number;
+        // One operation per Skill per batch: a patch racing its own delete is not a finding.
+        if (touched.has(i)) return Promise.resolve();
+        touched.add(i);
         const { ns } = skillOf(i);
         if (r < 0.7) {
           return client.request(`${API}/namespaces/${ns}/skills/skill-${i}`, {

@@ -296,11 +296,20 @@ export class ArtifactLoader {
   async #verify(digest: string, bytes: Buffer): Promise<Facts> {
     let facts: Facts;
     try {
-      const inspected = await inspectArtifactAsync(bytes, { limits: this.#limits });
+      const full = await inspectArtifactAsync(bytes, { limits: this.#limits });
+      // Decisions need the manifest, the key, the payload hash and the modules (the audit
+      // inspects them); assets, SBOM and the artifact's bytes are not kept. Module bytes are
+      // copied so that no view keeps the whole artifact buffer alive.
+      const inspected: InspectedArtifact = {
+        ...full,
+        entries: [],
+        entryDigests: new Map(),
+        modules: full.modules.map((m) => ({ ...m, data: Buffer.from(m.data) })),
+      };
       facts = {
         kind: "verified",
-        facts: { digest, inspected, builderId: provenanceBuilderId(inspected) },
-        bytes: inspected.entries.reduce((n, e) => n + e.data.length, 0),
+        facts: { digest, inspected, builderId: provenanceBuilderId(full) },
+        bytes: inspected.modules.reduce((n, m) => n + m.data.length, 0),
       };
       this.#opts.metrics?.verification?.("verified");
     } catch (error) {

@@ -1,4 +1,5 @@
 import { SkillError } from "./errors.ts";
+import { findDuplicateKey } from "./json-strict.ts";
 
 // ignoreBOM keeps a byte-order mark in the text so JSON.parse rejects it, as serde_json does.
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -9,10 +10,20 @@ function parseJsonObject(
   what: string,
 ): Record<string, unknown> {
   let value: unknown;
+  let text: string;
   try {
-    value = JSON.parse(decoder.decode(bytes));
+    text = decoder.decode(bytes);
+    value = JSON.parse(text);
   } catch (error) {
     throw new SkillError(code, `invalid ${what} payload: ${(error as Error).message}`);
+  }
+  const duplicate = findDuplicateKey(text);
+  if (duplicate) {
+    throw new SkillError(
+      code,
+      `invalid ${what} payload: duplicate field ${JSON.stringify(duplicate.key)} at ${duplicate.path}`,
+      duplicate.key,
+    );
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new SkillError(code, `${what} must be JSON object`);

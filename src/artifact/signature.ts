@@ -1,6 +1,7 @@
 import { decodeStrictBase64 } from "./ed25519.ts";
 import { SkillError } from "./errors.ts";
 import { SHA256_HEX } from "./identifiers.ts";
+import { findDuplicateKey } from "./json-strict.ts";
 
 /** signature.json, exactly as the format defines it. */
 export interface SignatureDocument {
@@ -30,10 +31,20 @@ function malformed(message: string, field?: string): SkillError {
 /** Parses signature.json: exactly the known fields, each of the right type. */
 export function parseSignature(bytes: Uint8Array): SignatureDocument {
   let value: unknown;
+  let text: string;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes));
+    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+    value = JSON.parse(text);
   } catch (error) {
     throw malformed(`not valid UTF-8 JSON: ${(error as Error).message}`);
+  }
+  // One reading only: serde rejects a repeated field, JSON.parse would keep the last.
+  const duplicate = findDuplicateKey(text);
+  if (duplicate) {
+    throw malformed(
+      `duplicate field ${JSON.stringify(duplicate.key)} at ${duplicate.path}`,
+      duplicate.key,
+    );
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw malformed("must be a JSON object");

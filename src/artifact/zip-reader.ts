@@ -61,14 +61,43 @@ function malformed(message: string, field?: string): SkillError {
   return new SkillError("ARCHIVE_MALFORMED", message, field);
 }
 
+/**
+ * The one end-of-central-directory record. Readers disagree on which record counts when there
+ * are several (the last signature, the first whose comment reaches the end, the one at a fixed
+ * offset), so an archive with another candidate is refused: another signature inside the
+ * comment, or a second signature whose comment length also reaches the end of the file.
+ */
 function findEndOfCentralDirectory(bytes: Buffer): number {
   const lowest = Math.max(0, bytes.length - EOCD_SIZE - MAX_COMMENT);
+  let found = -1;
   for (let at = bytes.length - EOCD_SIZE; at >= lowest; at--) {
     if (bytes.readUInt32LE(at) !== EOCD_SIGNATURE) continue;
     // The comment must run exactly to the end; otherwise this is a stray signature in data.
-    if (at + EOCD_SIZE + bytes.readUInt16LE(at + 20) === bytes.length) return at;
+    if (at + EOCD_SIZE + bytes.readUInt16LE(at + 20) !== bytes.length) continue;
+    if (found >= 0) {
+      throw malformed(
+        `two end-of-central-directory records (at ${at} and ${found}) both reach the end of the file: ambiguous archive`,
+      );
+    }
+    found = at;
   }
-  throw malformed("no end-of-central-directory record (not a ZIP archive)");
+  if (found < 0) {
+    throw malformed(
+      "no end-of-central-directory record whose comment length matches the end of the file (not a ZIP archive, or data appended after it)",
+    );
+  }
+  const comment = bytes.subarray(found + EOCD_SIZE);
+  for (let i = 0; i + 4 <= comment.length; i++) {
+    if (
+      comment.readUInt32LE(i) === EOCD_SIGNATURE ||
+      comment.readUInt32LE(i) === CENTRAL_SIGNATURE
+    ) {
+      throw malformed(
+        "the archive comment contains a ZIP record signature (a forged end record): ambiguous archive",
+      );
+    }
+  }
+  return found;
 }
 
 function decodeName(raw: Buffer, flags: number): string {
@@ -112,6 +141,12 @@ function readCentralDirectory(
   }
   if (cdOffset + cdSize > eocd) {
     throw malformed("central directory extends past the end-of-central-directory record");
+  }
+  // Anything between the directory and the end record is read by some tools and not others.
+  if (cdOffset + cdSize !== eocd) {
+    throw malformed(
+      `${eocd - cdOffset - cdSize} bytes between the central directory and the end record: ambiguous archive`,
+    );
   }
 
   const records: CentralRecord[] = [];

@@ -1,5 +1,6 @@
 import { SkillError } from "../artifact/errors.ts";
 import { isIdentifier } from "../artifact/identifiers.ts";
+import { findDuplicateKey } from "../artifact/json-strict.ts";
 import { compareUtf8 } from "../artifact/paths.ts";
 import { rustTrim } from "../artifact/trim.ts";
 
@@ -112,6 +113,11 @@ export function parseTrustStore(text: string): TrustStore {
     document = JSON.parse(text);
   } catch (error) {
     throw invalid(`trust store is not valid JSON: ${(error as Error).message}`);
+  }
+  // A publisher named twice would be read differently by another tool: refuse the document.
+  const duplicate = findDuplicateKey(text);
+  if (duplicate) {
+    throw invalid(`trust store names ${JSON.stringify(duplicate.key)} twice at ${duplicate.path}`);
   }
   return trustStoreFromDocument(document);
 }

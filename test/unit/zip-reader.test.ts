@@ -552,7 +552,7 @@ describe("compression methods, flags and integrity", () => {
         }),
         file("b.txt", "world", { localExtra: Buffer.alloc(300, 0xaa) }),
       ],
-      { comment: Buffer.from("archive comment with PK\x05\x06 inside") },
+      { comment: Buffer.from("an archive comment") },
     );
     assert.deepEqual(
       readArchive(bytes).map((e) => [e.path, e.data.toString()]),
@@ -569,6 +569,71 @@ describe("compression methods, flags and integrity", () => {
     const bytes = buildZip([entry]);
     bytes.fill(0, 14, 26);
     assert.deepEqual(paths(bytes), ["a.txt"]);
+  });
+});
+
+describe("ambiguous archives (two readers could see different contents)", () => {
+  const code = (bytes: Buffer) => {
+    try {
+      readArchive(bytes);
+      return "accepted";
+    } catch (error) {
+      return `${(error as { code?: string }).code}: ${(error as Error).message}`;
+    }
+  };
+  const good = () => buildZip([file("a.txt", "hello")]);
+
+  test("a comment holding a forged end record (another reader would see an empty archive)", () => {
+    // A complete EOCD for an empty archive, whose own comment length reaches the end too.
+    const forged = Buffer.alloc(22);
+    forged.writeUInt32LE(0x06054b50, 0);
+    const bytes = buildZip([file("a.txt", "hello")], { comment: forged });
+    assert.match(code(bytes), /^ARCHIVE_MALFORMED: .*ambiguous archive/);
+  });
+
+  test("a comment that merely contains a record signature", () => {
+    const bytes = buildZip([file("a.txt", "hello")], {
+      comment: Buffer.from("archive comment with PK\x05\x06 inside"),
+    });
+    assert.match(
+      code(bytes),
+      /^ARCHIVE_MALFORMED: the archive comment contains a ZIP record signature/,
+    );
+    const central = buildZip([file("a.txt", "hello")], { comment: Buffer.from("x PK\x01\x02 y") });
+    assert.match(code(central), /^ARCHIVE_MALFORMED: the archive comment contains/);
+  });
+
+  test("data between the central directory and the end record", () => {
+    const bytes = good();
+    const eocd = bytes.length - 22;
+    const padded = Buffer.concat([
+      bytes.subarray(0, eocd),
+      Buffer.from("junk"),
+      bytes.subarray(eocd),
+    ]);
+    assert.match(code(padded), /^ARCHIVE_MALFORMED: 4 bytes between the central directory/);
+  });
+
+  test("a comment length that disagrees with the end of the file (appended data)", () => {
+    const appended = Buffer.concat([good(), Buffer.from("appended")]);
+    assert.match(
+      code(appended),
+      /^ARCHIVE_MALFORMED: no end-of-central-directory record whose comment length/,
+    );
+    const short = good();
+    short.writeUInt16LE(5, short.length - 2); // claims a 5-byte comment that is not there
+    assert.match(code(short), /^ARCHIVE_MALFORMED: no end-of-central-directory record/);
+  });
+
+  test("a central directory that does not start where the end record says", () => {
+    const bytes = good();
+    const eocd = bytes.length - 22;
+    bytes.writeUInt32LE(bytes.readUInt32LE(eocd + 16) + 1, eocd + 16);
+    bytes.writeUInt32LE(bytes.readUInt32LE(eocd + 12) - 1, eocd + 12);
+    assert.match(
+      code(bytes),
+      /^ARCHIVE_MALFORMED: central directory record 0 is truncated or has a bad signature/,
+    );
   });
 });
 

@@ -43,6 +43,7 @@ const METHOD_DEFLATE = 8;
 const FLAG_ENCRYPTED = 0x0001;
 const FLAG_UTF8 = 0x0800;
 const FLAG_STRONG_ENCRYPTION = 0x0040;
+const FLAG_DATA_DESCRIPTOR = 0x0008;
 
 // ignoreBOM: a leading U+FEFF is part of a name (the reference keeps it), not a mark to drop.
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -50,6 +51,7 @@ const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 interface CentralRecord {
   readonly rawName: Buffer;
   readonly name: string;
+  readonly flags: number;
   readonly method: number;
   readonly crc: number;
   readonly compressedSize: number;
@@ -178,10 +180,19 @@ function readCentralDirectory(
         name,
       );
     }
+    if ((flags & FLAG_DATA_DESCRIPTOR) !== 0) {
+      // Sizes in a trailer: readers that trust the local header and readers that trust the
+      // descriptor can see different data. The reference's writer never sets this flag.
+      throw new SkillError(
+        "ARCHIVE_UNSUPPORTED",
+        `entry ${JSON.stringify(name)} uses a data descriptor (general-purpose flag bit 3)`,
+        name,
+      );
+    }
     if (compressedSize === 0xffffffff || size === 0xffffffff || localOffset === 0xffffffff) {
       throw new SkillError("ARCHIVE_UNSUPPORTED", `entry ${JSON.stringify(name)} uses ZIP64`, name);
     }
-    records.push({ rawName, name, method, crc, compressedSize, size, localOffset });
+    records.push({ rawName, name, flags, method, crc, compressedSize, size, localOffset });
     at = end;
   }
   return { records, dataEnd: cdOffset };
@@ -206,6 +217,24 @@ function locateData(bytes: Buffer, record: CentralRecord, dataEnd: number): [num
       `local header names ${JSON.stringify(localName.toString("utf8"))} but the central directory names ${JSON.stringify(record.name)}`,
       record.name,
     );
+  }
+  // Every field both headers carry must agree: a reader that trusts the local header must see
+  // the same entry as one that trusts the central directory.
+  const local = {
+    flags: bytes.readUInt16LE(at + 6),
+    method: bytes.readUInt16LE(at + 8),
+    crc: bytes.readUInt32LE(at + 14),
+    compressedSize: bytes.readUInt32LE(at + 18),
+    size: bytes.readUInt32LE(at + 22),
+  };
+  for (const field of ["flags", "method", "crc", "compressedSize", "size"] as const) {
+    if (local[field] !== record[field]) {
+      throw new SkillError(
+        "ENTRY_NAME_MISMATCH",
+        `local header and central directory disagree on the ${field} of ${JSON.stringify(record.name)} (${local[field]} vs ${record[field]})`,
+        record.name,
+      );
+    }
   }
   const start = at + LOCAL_HEADER_SIZE + nameLength + extraLength;
   const end = start + record.compressedSize;
@@ -333,6 +362,28 @@ export function readArchive(
         `entries ${JSON.stringify(before.record.name)} and ${JSON.stringify(current.record.name)} overlap`,
       );
     }
+  }
+
+  // Every byte before the central directory belongs to exactly one entry, in order from offset
+  // 0: prepended data (a script, another archive) or bytes hidden between entries are what one
+  // reader skips and another reads.
+  const spans = records
+    .map((record) => [record.localOffset, locateData(bytes, record, dataEnd)[1]] as const)
+    .sort((a, b) => a[0] - b[0]);
+  let covered = 0;
+  for (const [start, end] of spans) {
+    if (start > covered) {
+      throw malformed(
+        `${start - covered} bytes at offset ${covered} belong to no entry (prepended or hidden data)`,
+      );
+    }
+    if (start < covered) throw malformed(`entries overlap at offset ${start}`);
+    covered = end;
+  }
+  if (covered !== dataEnd) {
+    throw malformed(
+      `${dataEnd - covered} bytes between the last entry and the central directory belong to no entry`,
+    );
   }
 
   const entries: ArchiveEntry[] = located.map(({ record, path, range }) => {

@@ -1,167 +1,23 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { constants, crc32, deflateRawSync } from "node:zlib";
+import { crc32, deflateRawSync } from "node:zlib";
+import {
+  buildZip,
+  FLAG_ENCRYPTED,
+  FLAG_STRONG_ENCRYPTION,
+  FLAG_UTF8,
+  file,
+  localRecord,
+  METHOD_STORED,
+  MiB,
+  zeroBomb,
+} from "../../hack/corpus/zip-builder.ts";
 import { type ErrorCode, SkillError } from "../../src/artifact/errors.ts";
 import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from "../../src/artifact/limits.ts";
 import { normalizeEntryPath } from "../../src/artifact/paths.ts";
 import { readArchive } from "../../src/artifact/zip-reader.ts";
 import { writeArchive } from "../../src/artifact/zip-writer.ts";
 import { assertSkillError } from "../support/assert-error.ts";
-
-// ---------------------------------------------------------------------------------------------
-// A hand-rolled ZIP builder: every header field can be set independently so that each rule of
-// the reader can be exercised in isolation (and each malformation built on purpose).
-// ---------------------------------------------------------------------------------------------
-
-const MiB = 1024 * 1024;
-const METHOD_STORED = 0;
-const METHOD_DEFLATE = 8;
-const FLAG_ENCRYPTED = 0x0001;
-const FLAG_STRONG_ENCRYPTION = 0x0040;
-const FLAG_UTF8 = 0x0800;
-
-interface RawEntry {
-  /** Name in the central directory (a string is written as UTF-8). */
-  readonly name: string | Buffer;
-  /** Name in the local header; defaults to `name`. */
-  readonly localName?: string | Buffer;
-  /** Uncompressed contents; used for the default CRC, size and compressed body. */
-  readonly data?: Buffer;
-  /** Compression method (default Deflate). */
-  readonly method?: number;
-  /** Compressed bytes as stored in the archive; defaults to `data` compressed with `method`. */
-  readonly body?: Buffer;
-  /** General-purpose flags of the central record; defaults to UTF-8 when the name is not ASCII. */
-  readonly flags?: number;
-  /** General-purpose flags of the local header; defaults to `flags`. */
-  readonly localFlags?: number;
-  /** Declared CRC-32 (default: the CRC of `data`). */
-  readonly crc?: number;
-  /** Declared uncompressed size (central and local; default: `data.length`). */
-  readonly size?: number;
-  /** Declared compressed size (central and local; default: `body.length`). */
-  readonly compressedSize?: number;
-  readonly localExtra?: Buffer;
-  readonly centralExtra?: Buffer;
-  readonly centralComment?: Buffer;
-  /** Offset the central record points at (default: where this entry's local header is written). */
-  readonly localOffset?: number;
-  /** Write only the central record, no local header/body (pair with `localOffset`). */
-  readonly noLocal?: boolean;
-}
-
-interface ZipOptions {
-  /** Bytes before the first local header (offsets account for them). */
-  readonly prefix?: Buffer;
-  /** Bytes between the last entry body and the central directory. */
-  readonly gap?: Buffer;
-  /** Archive comment (counted in the EOCD). */
-  readonly comment?: Buffer;
-  /** Bytes after the EOCD that the EOCD does not account for. */
-  readonly trailing?: Buffer;
-  readonly diskNumber?: number;
-  readonly cdDisk?: number;
-  readonly entriesOnDisk?: number;
-  readonly entryCount?: number;
-  readonly cdSize?: number;
-  readonly cdOffset?: number;
-}
-
-const asBytes = (value: string | Buffer): Buffer =>
-  typeof value === "string" ? Buffer.from(value, "utf8") : value;
-
-function bodyOf(entry: RawEntry): Buffer {
-  if (entry.body !== undefined) return entry.body;
-  const data = entry.data ?? Buffer.alloc(0);
-  return (entry.method ?? METHOD_DEFLATE) === METHOD_DEFLATE ? deflateRawSync(data) : data;
-}
-
-function defaultFlags(entry: RawEntry): number {
-  if (entry.flags !== undefined) return entry.flags;
-  return asBytes(entry.name).some((b) => b >= 0x80) ? FLAG_UTF8 : 0;
-}
-
-/** The local header, name, extra field and body of one entry. */
-function localRecord(entry: RawEntry): Buffer {
-  const name = asBytes(entry.localName ?? entry.name);
-  const extra = entry.localExtra ?? Buffer.alloc(0);
-  const body = bodyOf(entry);
-  const data = entry.data ?? Buffer.alloc(0);
-  const header = Buffer.alloc(30);
-  header.writeUInt32LE(0x04034b50, 0);
-  header.writeUInt16LE(20, 4);
-  header.writeUInt16LE(entry.localFlags ?? defaultFlags(entry), 6);
-  header.writeUInt16LE(entry.method ?? METHOD_DEFLATE, 8);
-  header.writeUInt16LE(0, 10);
-  header.writeUInt16LE(0x21, 12);
-  header.writeUInt32LE(entry.crc ?? crc32(data) >>> 0, 14);
-  header.writeUInt32LE(entry.compressedSize ?? body.length, 18);
-  header.writeUInt32LE(entry.size ?? data.length, 22);
-  header.writeUInt16LE(name.length, 26);
-  header.writeUInt16LE(extra.length, 28);
-  return Buffer.concat([header, name, extra, body]);
-}
-
-function centralRecord(entry: RawEntry, offset: number): Buffer {
-  const name = asBytes(entry.name);
-  const extra = entry.centralExtra ?? Buffer.alloc(0);
-  const comment = entry.centralComment ?? Buffer.alloc(0);
-  const body = bodyOf(entry);
-  const data = entry.data ?? Buffer.alloc(0);
-  const header = Buffer.alloc(46);
-  header.writeUInt32LE(0x02014b50, 0);
-  header.writeUInt16LE((3 << 8) | 20, 4);
-  header.writeUInt16LE(20, 6);
-  header.writeUInt16LE(defaultFlags(entry), 8);
-  header.writeUInt16LE(entry.method ?? METHOD_DEFLATE, 10);
-  header.writeUInt16LE(0, 12);
-  header.writeUInt16LE(0x21, 14);
-  header.writeUInt32LE(entry.crc ?? crc32(data) >>> 0, 16);
-  header.writeUInt32LE(entry.compressedSize ?? body.length, 20);
-  header.writeUInt32LE(entry.size ?? data.length, 24);
-  header.writeUInt16LE(name.length, 28);
-  header.writeUInt16LE(extra.length, 30);
-  header.writeUInt16LE(comment.length, 32);
-  header.writeUInt32LE((0o100644 << 16) >>> 0, 38);
-  header.writeUInt32LE(entry.localOffset ?? offset, 42);
-  return Buffer.concat([header, name, extra, comment]);
-}
-
-function buildZip(entries: readonly RawEntry[], options: ZipOptions = {}): Buffer {
-  const prefix = options.prefix ?? Buffer.alloc(0);
-  const locals: Buffer[] = [prefix];
-  const centrals: Buffer[] = [];
-  let offset = prefix.length;
-  for (const entry of entries) {
-    centrals.push(centralRecord(entry, offset));
-    if (entry.noLocal) continue;
-    const local = localRecord(entry);
-    locals.push(local);
-    offset += local.length;
-  }
-  const gap = options.gap ?? Buffer.alloc(0);
-  locals.push(gap);
-  offset += gap.length;
-  const central = Buffer.concat(centrals);
-  const comment = options.comment ?? Buffer.alloc(0);
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(options.diskNumber ?? 0, 4);
-  eocd.writeUInt16LE(options.cdDisk ?? 0, 6);
-  eocd.writeUInt16LE(options.entriesOnDisk ?? options.entryCount ?? entries.length, 8);
-  eocd.writeUInt16LE(options.entryCount ?? entries.length, 10);
-  eocd.writeUInt32LE(options.cdSize ?? central.length, 12);
-  eocd.writeUInt32LE(options.cdOffset ?? offset, 16);
-  eocd.writeUInt16LE(comment.length, 20);
-  return Buffer.concat([...locals, central, eocd, comment, options.trailing ?? Buffer.alloc(0)]);
-}
-
-/** One file entry with the given name and contents. */
-const file = (name: string | Buffer, data = "x", extra: Partial<RawEntry> = {}): RawEntry => ({
-  name,
-  data: Buffer.from(data),
-  ...extra,
-});
 
 function limits(overrides: Partial<ArchiveLimits>): ArchiveLimits {
   return { ...DEFAULT_ARCHIVE_LIMITS, ...overrides };
@@ -173,23 +29,6 @@ function paths(bytes: Uint8Array, l?: ArchiveLimits): string[] {
 
 function rejects(bytes: Uint8Array, code: ErrorCode, message?: RegExp | string, l?: ArchiveLimits) {
   return assertSkillError(() => readArchive(bytes, l), code, message);
-}
-
-/**
- * A raw Deflate stream of `mib` MiB of zeros, built without ever holding the output: one
- * sync-flushed MiB, then copies of a MiB compressed against a window of zeros, then an empty
- * final block. About 1 KiB per MiB.
- */
-function zeroBomb(mib: number): Buffer {
-  const head = deflateRawSync(Buffer.alloc(MiB), { finishFlush: constants.Z_SYNC_FLUSH });
-  const next = deflateRawSync(Buffer.alloc(MiB), {
-    dictionary: Buffer.alloc(32 * 1024),
-    finishFlush: constants.Z_SYNC_FLUSH,
-  });
-  const parts = [head];
-  for (let i = 1; i < mib; i++) parts.push(next);
-  parts.push(Buffer.from([0x03, 0x00]));
-  return Buffer.concat(parts);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -233,13 +72,17 @@ describe("whole-artifact size limit", () => {
     rejects(Buffer.alloc(64 * MiB + 1), "ARTIFACT_TOO_LARGE");
     // Exactly at the limit the size passes; the zeros are then simply not a ZIP.
     rejects(Buffer.alloc(64 * MiB), "ARCHIVE_MALFORMED");
-    // A real archive padded (a gap before its central directory) to exactly 64 MiB is read.
-    const base = buildZip([file("a.txt", "hi")]);
-    const padded = buildZip([file("a.txt", "hi")], {
-      gap: Buffer.alloc(64 * MiB - base.length),
-    });
+    // A real archive of exactly 64 MiB (four stored entries of about 16 MiB) is read.
+    const names = ["a", "b", "c", "d"];
+    const overhead = buildZip(names.map((n) => file(n, "", { method: METHOD_STORED }))).length;
+    const total = 64 * MiB - overhead;
+    const each = Math.floor(total / 4);
+    const sizes = [each, each, each, total - 3 * each];
+    const padded = buildZip(
+      names.map((n, i) => ({ name: n, data: Buffer.alloc(sizes[i] ?? 0), method: METHOD_STORED })),
+    );
     assert.equal(padded.length, 64 * MiB);
-    assert.deepEqual(paths(padded), ["a.txt"]);
+    assert.deepEqual(paths(padded), names);
   });
 });
 
@@ -514,8 +357,9 @@ describe("compression methods, flags and integrity", () => {
       buildZip([file("a.txt", "x", { flags: FLAG_STRONG_ENCRYPTION })]),
       "ARCHIVE_UNSUPPORTED",
     );
-    // Harmless flags (data descriptor, UTF-8 on an ASCII name) are fine.
-    assert.deepEqual(paths(buildZip([file("a.txt", "x", { flags: 0x0808 })])), ["a.txt"]);
+    // UTF-8 on an ASCII name is harmless; a data descriptor is not accepted (one reading only).
+    assert.deepEqual(paths(buildZip([file("a.txt", "x", { flags: 0x0800 })])), ["a.txt"]);
+    rejects(buildZip([file("a.txt", "x", { flags: 0x0808 })]), "ARCHIVE_UNSUPPORTED");
   });
 
   test("a CRC-32 mismatch is ENTRY_CORRUPT (unless CRC checking is turned off)", () => {
@@ -563,12 +407,20 @@ describe("compression methods, flags and integrity", () => {
     );
   });
 
-  test("local header sizes and CRC are not trusted (central directory wins)", () => {
-    // As with a data descriptor: the local header carries zeros.
-    const entry = file("a.txt", "hello", { flags: 0x0008 });
-    const bytes = buildZip([entry]);
+  test("local header and central directory must agree on flags, method, CRC and sizes", () => {
+    // Zeros in the local header (what a data descriptor would leave there): one reading only.
+    const bytes = buildZip([file("a.txt", "hello")]);
     bytes.fill(0, 14, 26);
-    assert.deepEqual(paths(bytes), ["a.txt"]);
+    rejects(bytes, "ENTRY_NAME_MISMATCH", "disagree on the crc");
+    const method = buildZip([file("a.txt", "hello")]);
+    method.writeUInt16LE(0, 8);
+    rejects(method, "ENTRY_NAME_MISMATCH", "disagree on the method");
+    // With the data-descriptor flag itself the archive is unsupported.
+    rejects(
+      buildZip([file("a.txt", "hello", { flags: 0x0008 })]),
+      "ARCHIVE_UNSUPPORTED",
+      "data descriptor",
+    );
   });
 });
 
@@ -713,9 +565,14 @@ describe("overlapping entries", () => {
     const aDataStart = 30 + 1;
     const bytes = buildZip([outer, { ...inner, noLocal: true, localOffset: aDataStart }]);
     rejects(bytes, "ARCHIVE_MALFORMED", "overlap");
-    // Each on its own is a valid entry.
+    // Each on its own is a valid entry (b only where its bytes are not prepended to it).
     assert.deepEqual(paths(buildZip([outer])), ["a"]);
-    assert.deepEqual(paths(buildZip([inner], { prefix: Buffer.alloc(aDataStart) })), ["b"]);
+    assert.deepEqual(paths(buildZip([inner])), ["b"]);
+    rejects(
+      buildZip([inner], { prefix: Buffer.alloc(aDataStart) }),
+      "ARCHIVE_MALFORMED",
+      "belong to no entry",
+    );
   });
 
   test("an entry whose compressed size reaches into the next local header is rejected", () => {

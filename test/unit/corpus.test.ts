@@ -1,0 +1,41 @@
+/**
+ * The adversarial corpus (hack/corpus/generate.ts): every hostile artifact is rejected with its
+ * expected error code by the library and by the CLI, in a child process under a 256 MiB heap
+ * cap and a time cap (zip bombs, deep nesting and huge strings must not get near either).
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { test } from "node:test";
+
+const RUNNER = new URL("../../hack/corpus/run.ts", import.meta.url).pathname;
+const HEAP_CAP_MIB = 256;
+const TIME_CAP_MS = 120_000;
+const PER_CASE_CAP_MS = 2_000;
+
+test("the adversarial corpus: every case rejected as expected, by the library and the CLI, under a memory and a time cap", () => {
+  const run = spawnSync(process.execPath, [`--max-old-space-size=${HEAP_CAP_MIB}`, RUNNER], {
+    encoding: "utf8",
+    timeout: TIME_CAP_MS,
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  assert.equal(run.error, undefined, `runner did not finish in ${TIME_CAP_MS} ms`);
+  assert.equal(run.status, 0, run.stderr);
+  const { outcomes } = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as {
+    outcomes: {
+      name: string;
+      expected: string;
+      library: string;
+      cli: string;
+      cliExit: number;
+      ms: number;
+    }[];
+  };
+  assert.ok(outcomes.length >= 100, `at least 100 hostile artifacts (${outcomes.length})`);
+  const wrong = outcomes.filter(
+    (o) =>
+      o.library !== o.expected || o.cli !== o.expected || o.cliExit === 0 || o.ms > PER_CASE_CAP_MS,
+  );
+  const rejected = outcomes.length - wrong.length;
+  console.log(`# corpus: ${outcomes.length} tried, ${rejected} rejected as expected`);
+  assert.deepEqual(wrong, [], "cases not rejected as expected (or too slow)");
+});

@@ -5,7 +5,7 @@ CLI := $(NODE) src/cli/main.ts
 OUT := examples/out
 EXAMPLES := echo-http fetch-anything
 
-.PHONY: dev demo-cluster help install check soak-short test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
+.PHONY: dev demo-cluster help install check fuzz soak-short test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
 
 help:
 	@echo "make dev        the operator on a local control plane with example Skills (Ctrl-C stops it all)"
@@ -17,6 +17,7 @@ help:
 	@echo "make cluster-up / cluster-down  a local kube-apiserver + etcd on 127.0.0.1 (prints the kubeconfig path)"
 	@echo "make check      typecheck + lint + tests + a short soak of the scale benchmark"
 	@echo "make bench      run the benchmarks"
+	@echo "make fuzz       the property tests with 200x their CI run count (PALYRA_FUZZ_SCALE=N)"
 	@echo "make e2e-kind   kind/testcontainers end-to-end tests (needs a Docker engine)"
 
 node_modules/.bin/node: package-lock.json
@@ -96,6 +97,11 @@ check: typecheck lint test test-integration soak-short
 # The scale benchmark's soak mode, short: 1,000 Skills converge, then 20 s of steady
 # create/update/delete; fails if the queue does not drain or the artifact cache outgrows the
 # distinct artifacts (memory and timing figures are printed, not judged, on a shared CI box).
+# The fast-check properties with 200 times their CI run count (about 4 minutes on 2 cores);
+# PALYRA_FUZZ_SCALE=N to choose. Counterexamples print a seed to replay.
+fuzz: install
+	PALYRA_FUZZ_SCALE=$${PALYRA_FUZZ_SCALE:-200} $(NODE) --test --test-reporter=spec test/unit/archive-properties.test.ts
+
 soak-short: install control-plane
 	npm run bench:scale -- --skills 1000 --namespaces 20 --publishers 10 --artifacts 20 --soak-seconds 20 --timeout-seconds 180
 

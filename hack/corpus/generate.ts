@@ -255,6 +255,22 @@ export function generateCorpus(): CorpusCase[] {
     buildZip([...raw(), { name: " skill.toml", data: Buffer.from("evil") }]),
   );
   add(
+    "dup-case",
+    "assets/prompt.txt and assets/PROMPT.txt (one file on macOS and Windows)",
+    "DUPLICATE_ENTRY",
+    buildZip([...raw(), { name: "assets/PROMPT.txt", data: Buffer.from("evil") }]),
+  );
+  add(
+    "dup-nfc",
+    "assets/caf\u00e9 and assets/cafe\u0301 (one name after NFC)",
+    "DUPLICATE_ENTRY",
+    buildZip([
+      ...raw(),
+      { name: "assets/caf\u00e9", data: Buffer.from("a") },
+      { name: "assets/cafe\u0301", data: Buffer.from("b") },
+    ]),
+  );
+  add(
     "dup-module",
     "modules/echo.wasm twice",
     "DUPLICATE_ENTRY",

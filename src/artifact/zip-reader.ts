@@ -339,6 +339,7 @@ export function readArchive(
   }
 
   const seen = new Map<string, string>();
+  const folds = new Map<string, string>();
   const located = files.map((record) => {
     const path = normalizeEntryPath(record.name);
     const previous = seen.get(path);
@@ -350,6 +351,18 @@ export function readArchive(
       );
     }
     seen.set(path, record.name);
+    // Names equal but for case or Unicode normalisation are one file once extracted on macOS
+    // or Windows (and after NFC): refused, so no extraction can overwrite one with another.
+    const folded = path.normalize("NFC").toLowerCase();
+    const twin = folds.get(folded);
+    if (twin !== undefined) {
+      throw new SkillError(
+        "DUPLICATE_ENTRY",
+        `entries ${JSON.stringify(twin)} and ${JSON.stringify(record.name)} differ only in case or Unicode normalisation`,
+        path,
+      );
+    }
+    folds.set(folded, record.name);
     return { record, path, range: locateData(bytes, record, dataEnd) };
   });
 

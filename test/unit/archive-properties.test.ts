@@ -15,7 +15,12 @@ import { addTrustedKey, EMPTY_TRUST_STORE } from "../../src/trust/store.ts";
 // SkillError with a known code. Any other exception (RangeError from a buffer read, a zlib
 // error, a TypeError...) fails the property, and a hang fails through the test timeout.
 
-const TIMEOUT = { timeout: 60_000 };
+// `make fuzz` multiplies every property's run count (PALYRA_FUZZ_SCALE, default 1 in CI); a
+// counterexample it finds (fast-check prints its seed and path) becomes a regression case here
+// or in the corpus (hack/corpus/generate.ts).
+const FUZZ_SCALE = Math.max(1, Number(process.env.PALYRA_FUZZ_SCALE ?? 1) || 1);
+const runs = (n: number) => Math.round(n * FUZZ_SCALE);
+const TIMEOUT = { timeout: 60_000 * FUZZ_SCALE };
 const KNOWN_CODES = new Set(Object.keys(ERROR_CODES));
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: SkillError };
@@ -229,8 +234,10 @@ function expectedRead(entries: readonly { path: string; data: Uint8Array }[]): E
     if (stored.endsWith("/") || stored.endsWith("\\")) continue; // a directory entry
     const path = modelNormalize(stored);
     if (path === undefined) return { ok: false, code: "INVALID_ENTRY_PATH" };
-    if (seen.has(path)) return { ok: false, code: "DUPLICATE_ENTRY" };
-    seen.add(path);
+    // Names equal after NFC and case folding are one file on common file systems.
+    const folded = path.normalize("NFC").toLowerCase();
+    if (seen.has(folded)) return { ok: false, code: "DUPLICATE_ENTRY" };
+    seen.add(folded);
     out.push({ path, data: Buffer.from(entry.data) });
   }
   return { ok: true, entries: out.sort((a, b) => byUtf8(a.path, b.path)) };
@@ -309,7 +316,7 @@ describe("archive properties", () => {
         const outcome = attempt(() => readArchive(bytes));
         if (outcome.ok) for (const e of outcome.value) assert.ok(Buffer.isBuffer(e.data));
       }),
-      { numRuns: 1500 },
+      { numRuns: runs(1500) },
     );
   });
 
@@ -350,7 +357,7 @@ describe("archive properties", () => {
         attempt(() => readArchive(bytes));
         expectSkillError(() => inspectArtifact(bytes));
       }),
-      { numRuns: 1500 },
+      { numRuns: runs(1500) },
     );
   });
 
@@ -359,7 +366,7 @@ describe("archive properties", () => {
       fc.property(fc.uint8Array({ maxLength: 4096 }), (bytes) => {
         expectSkillError(() => inspectArtifact(bytes));
       }),
-      { numRuns: 1000 },
+      { numRuns: runs(1000) },
     );
   });
 
@@ -384,7 +391,7 @@ describe("archive properties", () => {
           assert.equal(verified.trustDecision, ORIGINAL.trustDecision);
           assert.deepEqual(plain(verified.entries), plain(ORIGINAL_ENTRIES));
         }),
-        { numRuns: 2500 },
+        { numRuns: runs(2500) },
       );
       // Sanity: the generator reaches both sides (harmless metadata flips exist).
       assert.ok(rejected > 0);
@@ -414,7 +421,7 @@ describe("archive properties", () => {
             assert.equal(outcome.error.code, expected.code, outcome.error.message);
           }
         }),
-        { numRuns: 1500 },
+        { numRuns: runs(1500) },
       );
     },
   );
@@ -432,7 +439,7 @@ describe("archive properties", () => {
           assert.equal(outcome.value, expected);
         }
       }),
-      { numRuns: 3000 },
+      { numRuns: runs(3000) },
     );
   });
 
@@ -463,7 +470,7 @@ describe("archive properties", () => {
             expectSkillError(() => inspectArtifact(writeArchive(unique)));
           },
         ),
-        { numRuns: 1000 },
+        { numRuns: runs(1000) },
       );
     },
   );
@@ -498,7 +505,7 @@ describe("archive properties", () => {
             expectSkillError(() => inspectArtifact(writeArchive(entries)));
           },
         ),
-        { numRuns: 1000 },
+        { numRuns: runs(1000) },
       );
     },
   );

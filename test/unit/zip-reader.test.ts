@@ -240,8 +240,15 @@ describe("entry path normalisation", () => {
     // Two central records for the same local header are the same name twice.
     const dup = buildZip([file("a.txt"), file("a.txt", "x", { noLocal: true, localOffset: 0 })]);
     rejects(dup, "DUPLICATE_ENTRY");
-    // Distinct names that only look alike are fine.
-    assert.deepEqual(paths(buildZip([file("a/b"), file("a/B")])), ["a/B", "a/b"]);
+    // Names that differ only in case or Unicode normalisation are one file once extracted.
+    rejects(
+      buildZip([file("a/b"), file("a/B")]),
+      "DUPLICATE_ENTRY",
+      "case or Unicode normalisation",
+    );
+    rejects(buildZip([file("caf\u00e9"), file("cafe\u0301")]), "DUPLICATE_ENTRY");
+    // Distinct letters that only look alike (Latin b, Cyrillic be) are distinct files.
+    assert.deepEqual(paths(buildZip([file("a/b"), file("a/\u0431")])), ["a/b", "a/\u0431"]);
   });
 
   test("directory entries are ignored, even with odd names or contents", () => {

@@ -20,17 +20,23 @@ export function findDuplicateKey(text: string): { path: string; key: string } | 
     const c = text.charCodeAt(i);
     if (c === 0x22 /* " */) {
       const start = i;
+      let escaped = false;
       i++;
       while (i < n) {
         const d = text.charCodeAt(i);
-        if (d === 0x5c /* \ */) i += 2;
-        else if (d === 0x22) break;
+        if (d === 0x5c /* \ */) {
+          escaped = true;
+          i += 2;
+        } else if (d === 0x22) break;
         else i++;
       }
       i++;
       const top = stack[stack.length - 1];
       if (top?.keys && top.expectKey) {
-        const key = JSON.parse(text.slice(start, i)) as string;
+        // Escapes are decoded so that "p\u0075blisher" and "publisher" are the same key.
+        const key = escaped
+          ? (JSON.parse(text.slice(start, i)) as string)
+          : text.slice(start + 1, i - 1);
         if (top.keys.has(key)) return { path: top.path, key };
         top.keys.add(key);
         top.lastKey = key;

@@ -31,10 +31,11 @@ export function assertCrc(entry: ArchiveEntry): void {
   }
 }
 
-const EOCD_SIGNATURE = 0x06054b50;
 const CENTRAL_SIGNATURE = 0x02014b50;
 const LOCAL_SIGNATURE = 0x04034b50;
 const EOCD_SIZE = 22;
+const EOCD_MAGIC = Buffer.from([0x50, 0x4b, 0x05, 0x06]);
+const CENTRAL_MAGIC = Buffer.from([0x50, 0x4b, 0x01, 0x02]);
 const CENTRAL_HEADER_SIZE = 46;
 const LOCAL_HEADER_SIZE = 30;
 const MAX_COMMENT = 0xffff;
@@ -72,8 +73,12 @@ function malformed(message: string, field?: string): SkillError {
 function findEndOfCentralDirectory(bytes: Buffer): number {
   const lowest = Math.max(0, bytes.length - EOCD_SIZE - MAX_COMMENT);
   let found = -1;
-  for (let at = bytes.length - EOCD_SIZE; at >= lowest; at--) {
-    if (bytes.readUInt32LE(at) !== EOCD_SIGNATURE) continue;
+  // Native search for each candidate signature, last first (most archives have one, at the end).
+  for (
+    let at = bytes.lastIndexOf(EOCD_MAGIC, bytes.length - EOCD_SIZE);
+    at >= lowest;
+    at = at > 0 ? bytes.lastIndexOf(EOCD_MAGIC, at - 1) : -1
+  ) {
     // The comment must run exactly to the end; otherwise this is a stray signature in data.
     if (at + EOCD_SIZE + bytes.readUInt16LE(at + 20) !== bytes.length) continue;
     if (found >= 0) {
@@ -89,15 +94,10 @@ function findEndOfCentralDirectory(bytes: Buffer): number {
     );
   }
   const comment = bytes.subarray(found + EOCD_SIZE);
-  for (let i = 0; i + 4 <= comment.length; i++) {
-    if (
-      comment.readUInt32LE(i) === EOCD_SIGNATURE ||
-      comment.readUInt32LE(i) === CENTRAL_SIGNATURE
-    ) {
-      throw malformed(
-        "the archive comment contains a ZIP record signature (a forged end record): ambiguous archive",
-      );
-    }
+  if (comment.includes(EOCD_MAGIC) || comment.includes(CENTRAL_MAGIC)) {
+    throw malformed(
+      "the archive comment contains a ZIP record signature (a forged end record): ambiguous archive",
+    );
   }
   return found;
 }

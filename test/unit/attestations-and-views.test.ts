@@ -547,7 +547,9 @@ function canonicalToml(m: SkillManifest): string {
 }
 
 function vectorManifest(): string {
-  const entries = readArchive(readFileSync("/work/shared/vectors/independent/ok.palyra-skill"));
+  const entries = readArchive(
+    readFileSync(new URL("../vectors/independent/ok.palyra-skill", import.meta.url)),
+  );
   const toml = entries.find((e) => e.path === "skill.toml");
   assert.ok(toml !== undefined);
   return toml.data.toString("utf8");

@@ -17,7 +17,7 @@ import {
 import { readArchive } from "../../src/artifact/zip-reader.ts";
 import { exampleFile } from "../support/fixtures.ts";
 
-const VECTOR = "/work/shared/vectors/independent/ok.palyra-skill";
+const VECTOR = new URL("../vectors/independent/ok.palyra-skill", import.meta.url);
 
 // ---------------------------------------------------------------------------------------------
 // The base manifest and how variants are made from it

@@ -1,19 +1,53 @@
 /**
- * Every row of every vectors README table under ../shared/vectors/<folder>/ must behave as the
- * table says: verify outcome, trust decision, payload hash, audit outcome, and a new TOFU pin.
+ * Every row of every vectors README table under test/vectors/<folder>/ must behave as the table
+ * says: verify outcome, trust decision, payload hash, audit outcome, and a new TOFU pin.
+ * test/vectors is the repository's copy of the shared vectors; where ../shared/vectors exists
+ * beside the clone, the copy must equal it byte for byte (so the two stay in step).
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
 import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { auditArtifact } from "../../src/artifact/audit.ts";
 import { SkillError } from "../../src/artifact/errors.ts";
 import { verifyArtifact } from "../../src/artifact/verify.ts";
 import { parseTrustStore } from "../../src/trust/store.ts";
 
-// The shared folder sits beside the repository (CI clones main with shared/ next to it).
+// The repository's own copy; PALYRA_VECTORS_DIR points the test at another folder.
 const VECTORS = process.env.PALYRA_VECTORS_DIR
   ? new URL(`file://${process.env.PALYRA_VECTORS_DIR.replace(/\/?$/, "/")}`)
-  : new URL("../../../shared/vectors/", import.meta.url);
+  : new URL("../vectors/", import.meta.url);
+const SHARED = new URL("../../../shared/vectors/", import.meta.url);
+
+function filesUnder(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const path = join(d, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else out.set(relative(dir, path), readFileSync(path));
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+test("test/vectors equals ../shared/vectors, file for file and byte for byte (when it exists)", (t) => {
+  if (!existsSync(SHARED)) {
+    t.skip("no ../shared/vectors beside this clone: nothing to compare");
+    return;
+  }
+  const ours = filesUnder(fileURLToPath(new URL("../vectors/", import.meta.url)));
+  const theirs = filesUnder(fileURLToPath(SHARED));
+  assert.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort(), "the same files");
+  for (const [name, bytes] of theirs) {
+    assert.ok(
+      ours.get(name)?.equals(bytes),
+      `test/vectors/${name} differs from ../shared/vectors/${name}; copy it over`,
+    );
+  }
+});
 
 interface Row {
   artifact: string;

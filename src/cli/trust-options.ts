@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { SkillError } from "../artifact/errors.ts";
 import { DEFAULT_ARCHIVE_LIMITS } from "../artifact/limits.ts";
 import { type VerifiedArtifact, verifyArtifactAsync } from "../artifact/verify.ts";
@@ -18,12 +19,14 @@ export const TRUST_FLAGS = {
   "trust-store": { type: "string" },
   "trusted-publisher": { type: "string", multiple: true },
   "allow-tofu": { type: "boolean", default: false },
+  "init-trust-store": { type: "boolean", default: false },
 } as const;
 
 export interface TrustFlagValues {
   "trust-store"?: string | undefined;
   "trusted-publisher"?: string[] | undefined;
   "allow-tofu"?: boolean | undefined;
+  "init-trust-store"?: boolean | undefined;
 }
 
 export function loadStoreFile(path: string): TrustStore {
@@ -43,8 +46,17 @@ export function saveStoreFile(path: string, store: TrustStore): void {
 
 /** The store a verification runs against: the file (if any) plus `--trusted-publisher` keys. */
 export function trustStoreFromFlags(values: TrustFlagValues): TrustStore {
-  let store =
-    values["trust-store"] === undefined ? EMPTY_TRUST_STORE : loadStoreFile(values["trust-store"]);
+  const path = values["trust-store"];
+  // A mistyped path must not read as an empty store (everything untrusted, or with
+  // --allow-tofu a brand-new store pinning whatever comes first): only --init-trust-store
+  // starts one.
+  if (path !== undefined && !values["init-trust-store"] && !existsSync(path)) {
+    throw new UsageError(
+      `trust store ${path} does not exist; check the path, or pass --init-trust-store to start a new, empty store there`,
+      "IO_ERROR",
+    );
+  }
+  let store = path === undefined ? EMPTY_TRUST_STORE : loadStoreFile(path);
   for (const pair of values["trusted-publisher"] ?? []) {
     const at = pair.indexOf("=");
     const publisher = at < 0 ? "" : pair.slice(0, at).trim();

@@ -1,7 +1,15 @@
 /** The palyra-skill CLI as a user runs it: real processes, real files, exit codes, --json. */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -165,6 +173,36 @@ test("verify --allow-tofu pins a new publisher key into the trust store file", (
   });
   const second = cli(["verify", "tofu.palyra-skill", "--trust-store", store, "--json"]);
   assert.equal(JSON.parse(second.stdout).trust_decision, "tofu_pinned");
+});
+
+test("verify with a trust store path that does not exist is IO_ERROR (exit 2) unless --init-trust-store", () => {
+  assert.equal(buildExample("echo-http", "echo.wasm", "typo.palyra-skill").status, 0);
+  const missing = join(dir, "nope.json");
+  for (const extra of [[], ["--allow-tofu"]]) {
+    const run = cli(["verify", "typo.palyra-skill", "--trust-store", missing, ...extra, "--json"]);
+    assert.equal(run.status, 2, run.stdout);
+    const error = JSON.parse(run.stdout).error;
+    assert.equal(error.code, "IO_ERROR");
+    assert.match(error.message, /nope\.json does not exist/);
+    assert.match(error.message, /--init-trust-store/);
+    assert.equal(existsSync(missing), false, "nothing was created");
+  }
+  const audit = cli(["audit", "typo.palyra-skill", "--trust-store", missing]);
+  assert.equal(audit.status, 2);
+  assert.match(audit.stderr, /error\[IO_ERROR\]: trust store .*nope\.json does not exist/);
+  // Asked for: a new store is started and the first key pinned in it.
+  const init = cli([
+    "verify",
+    "typo.palyra-skill",
+    "--trust-store",
+    missing,
+    "--allow-tofu",
+    "--init-trust-store",
+    "--json",
+  ]);
+  assert.equal(init.status, 0, init.stderr);
+  assert.equal(JSON.parse(init.stdout).trust_decision, "tofu_newly_pinned");
+  assert.deepEqual(JSON.parse(readFileSync(missing, "utf8")).tofu_publishers, { acme: publicKey });
 });
 
 test("trust add / list / remove edit a store file", () => {

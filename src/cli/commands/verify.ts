@@ -7,7 +7,7 @@ import { RUNTIME_FLAGS } from "../runtime-options.ts";
 import { TRUST_FLAGS, verifyWithFlags } from "../trust-options.ts";
 
 export const usage =
-  "palyra-skill verify ARTIFACT [--trust-store FILE] [--trusted-publisher PUBLISHER=HEXKEY]... [--allow-tofu] " +
+  "palyra-skill verify ARTIFACT [--trust-store FILE] [--trusted-publisher PUBLISHER=HEXKEY]... [--allow-tofu] [--init-trust-store] " +
   "[--runtime-version X.Y.Z] [--runtime-protocol-major N] [--json]";
 
 export async function verify(args: string[]): Promise<number> {

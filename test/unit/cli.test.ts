@@ -205,6 +205,45 @@ test("verify with a trust store path that does not exist is IO_ERROR (exit 2) un
   assert.deepEqual(JSON.parse(readFileSync(missing, "utf8")).tofu_publishers, { acme: publicKey });
 });
 
+test("build refuses the public half of a key, prints the key id it signed with, and --expect-key-id pins it", () => {
+  const pub = buildExample("echo-http", "echo.wasm", "pub.palyra-skill", [
+    "--signing-key-file",
+    "dev.key.pub",
+  ]);
+  assert.equal(pub.status, 2, pub.stdout);
+  const error = JSON.parse(pub.stdout).error;
+  assert.equal(error.code, "USAGE");
+  assert.match(
+    error.message,
+    /dev\.key\.pub is a public key file .* sign with the private key \(dev\.key\)/,
+  );
+  assert.equal(existsSync(join(dir, "pub.palyra-skill")), false);
+
+  const keyId = JSON.parse(cli(["keygen", "--output", "id.key", "--json"]).stdout).key_id as string;
+  const signed = buildExample("echo-http", "echo.wasm", "pinned.palyra-skill", [
+    "--signing-key-file",
+    "id.key",
+    "--expect-key-id",
+    keyId,
+  ]);
+  assert.equal(signed.status, 0, signed.stdout + signed.stderr);
+  assert.equal(JSON.parse(signed.stdout).signature_key_id, keyId);
+  const wrong = buildExample("echo-http", "echo.wasm", "wrong.palyra-skill", [
+    "--signing-key-file",
+    "dev.key",
+    "--expect-key-id",
+    keyId,
+  ]);
+  assert.equal(wrong.status, 2);
+  assert.match(
+    JSON.parse(wrong.stdout).error.message,
+    /not the expected .* \(--expect-key-id\): wrong key file\?/,
+  );
+  assert.equal(existsSync(join(dir, "wrong.palyra-skill")), false);
+  const text = cli(["build", "--help"]);
+  assert.match(text.stdout, /--expect-key-id/);
+});
+
 test("trust add / list / remove edit a store file", () => {
   const store = "edit.json";
   assert.equal(

@@ -1,8 +1,8 @@
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { basename, dirname, isAbsolute } from "node:path";
 import { parseArgs } from "node:util";
 import { buildArtifact } from "../../artifact/build.ts";
-import { parseSigningKey } from "../../artifact/ed25519.ts";
+import { keyIdFor, parseSigningKey } from "../../artifact/ed25519.ts";
 import { DEFAULT_ARCHIVE_LIMITS } from "../../artifact/limits.ts";
 import { UsageError } from "../cli-error.ts";
 import { EXIT } from "../exit-codes.ts";
@@ -11,7 +11,7 @@ import { kv, printJson, printLine } from "../output.ts";
 
 export const usage =
   "palyra-skill build --manifest F --module F [--module F]... [--asset F]... --sbom F --provenance F " +
-  "(--signing-key-file F | --signing-key-stdin) --output F [--json]";
+  "(--signing-key-file F | --signing-key-stdin) [--expect-key-id ed25519:HEX16] --output F [--json]";
 
 /**
  * The entry path a file gets inside modules/ or assets/, as the reference CLI derives it:
@@ -47,6 +47,7 @@ export async function build(args: string[]): Promise<number> {
       provenance: { type: "string" },
       "signing-key-file": { type: "string" },
       "signing-key-stdin": { type: "boolean", default: false },
+      "expect-key-id": { type: "string" },
       "signed-at-unix-ms": { type: "string" },
       output: { type: "string" },
       json: { type: "boolean", default: false },
@@ -60,6 +61,14 @@ export async function build(args: string[]): Promise<number> {
   if ((keyFile === undefined) === !values["signing-key-stdin"]) {
     throw new UsageError("build takes exactly one of --signing-key-file or --signing-key-stdin");
   }
+  // keygen writes the public half as <key>.pub, in the same 64-hex-character form as the seed:
+  // signing with it would "work" and produce a key nobody trusts. Refuse it by name.
+  if (keyFile?.endsWith(".pub")) {
+    const privateHalf = keyFile.slice(0, -".pub".length);
+    throw new UsageError(
+      `--signing-key-file ${keyFile} is a public key file (keygen writes the public half as <key>.pub); sign with the private key${existsSync(privateHalf) ? ` (${privateHalf})` : ""}`,
+    );
+  }
   const keyBytes =
     keyFile === undefined
       ? await readStdin(KEY_LIMIT)
@@ -70,6 +79,26 @@ export async function build(args: string[]): Promise<number> {
     signedAt = Number(values["signed-at-unix-ms"]);
     if (!Number.isSafeInteger(signedAt) || signedAt < 0)
       throw new UsageError("--signed-at-unix-ms must be a non-negative integer");
+  }
+
+  // The key id as verify and the trust store show it: ed25519:<16 hex> (the prefix optional).
+  const expectRaw = values["expect-key-id"]?.trim().toLowerCase();
+  const expectKeyId = expectRaw?.startsWith("ed25519:")
+    ? expectRaw
+    : expectRaw && `ed25519:${expectRaw}`;
+  if (expectKeyId !== undefined && !/^ed25519:[0-9a-f]{16}$/.test(expectKeyId)) {
+    throw new UsageError(
+      `--expect-key-id ${JSON.stringify(values["expect-key-id"])} is not a key id (ed25519:<16 hex digits>)`,
+    );
+  }
+  const signingKey = parseSigningKey(keyBytes);
+  if (expectKeyId !== undefined) {
+    const actual = keyIdFor(signingKey.publicKey);
+    if (actual !== expectKeyId) {
+      throw new UsageError(
+        `the signing key's id is ${actual}, not the expected ${expectKeyId} (--expect-key-id): wrong key file?`,
+      );
+    }
   }
 
   const built = buildArtifact({
@@ -84,7 +113,7 @@ export async function build(args: string[]): Promise<number> {
     })),
     sbom: readInput(values.sbom as string, "SBOM", ENTRY_LIMIT),
     provenance: readInput(values.provenance as string, "provenance", ENTRY_LIMIT),
-    signingKey: parseSigningKey(keyBytes),
+    signingKey,
     ...(signedAt === undefined ? {} : { signedAtUnixMs: signedAt }),
   });
   const output = values.output as string;

@@ -10,7 +10,7 @@ EXAMPLES := echo-http fetch-anything
 help:
 	@echo "make dev        the operator on a local control plane with example Skills (Ctrl-C stops it all)"
 	@echo "make install    install dependencies from the lock file (npm ci)"
-	@echo "make demo       build the examples, then verify and audit them (the quick start)"
+	@echo "make demo       build the examples, verify and audit them, then apply examples/k8s to a local control plane it leaves running"
 	@echo "make examples   build and sign the example skills with a throwaway key into $(OUT)/"
 	@echo "make test       run the unit tests (npm test)"
 	@echo "make test-integration  build the control plane if needed, run the integration tests against it"
@@ -36,7 +36,7 @@ $(OUT)/%.palyra-skill: examples/%/skill.toml examples/%/sbom.cdx.json examples/%
 	  $(foreach m,$(wildcard examples/$*/modules/*.wasm),--module $(abspath $(m))) \
 	  $(foreach a,$(wildcard examples/$*/assets/*),--asset $(abspath $(a))) \
 	  --sbom examples/$*/sbom.cdx.json --provenance examples/$*/provenance.json \
-	  --signing-key-file $(OUT)/dev-signing.key --output $@
+	  --signing-key-file $(OUT)/dev-signing.key --output $@ --force
 
 $(OUT)/trust-store.json: $(OUT)/dev-signing.key | node_modules/.bin/node
 	rm -f $@

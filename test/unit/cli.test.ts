@@ -244,6 +244,26 @@ test("build refuses the public half of a key, prints the key id it signed with, 
   assert.match(text.stdout, /--expect-key-id/);
 });
 
+test("build, like keygen, replaces an existing output only with --force and never creates directories", () => {
+  assert.equal(buildExample("echo-http", "echo.wasm", "twice.palyra-skill").status, 0);
+  const before = readFileSync(join(dir, "twice.palyra-skill"));
+  const again = buildExample("echo-http", "echo.wasm", "twice.palyra-skill");
+  assert.equal(again.status, 2);
+  assert.match(JSON.parse(again.stdout).error.message, /twice\.palyra-skill exists; pass --force/);
+  assert.ok(readFileSync(join(dir, "twice.palyra-skill")).equals(before), "left as it was");
+  const forced = buildExample("echo-http", "echo.wasm", "twice.palyra-skill", [
+    "--signing-key-file",
+    "dev.key",
+    "--force",
+  ]);
+  assert.equal(forced.status, 0, forced.stdout);
+  const nested = buildExample("echo-http", "echo.wasm", "no/such/dir/x.palyra-skill");
+  assert.equal(nested.status, 2);
+  assert.equal(JSON.parse(nested.stdout).error.code, "IO_ERROR");
+  assert.match(JSON.parse(nested.stdout).error.message, /does not exist; create it first/);
+  assert.equal(existsSync(join(dir, "no")), false);
+});
+
 test("trust add / list / remove edit a store file", () => {
   const store = "edit.json";
   assert.equal(

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, dirname, isAbsolute } from "node:path";
 import { parseArgs } from "node:util";
 import { buildArtifact } from "../../artifact/build.ts";
@@ -11,7 +11,7 @@ import { kv, printJson, printLine } from "../output.ts";
 
 export const usage =
   "palyra-skill build --manifest F --module F [--module F]... [--asset F]... --sbom F --provenance F " +
-  "(--signing-key-file F | --signing-key-stdin) [--expect-key-id ed25519:HEX16] --output F [--json]";
+  "(--signing-key-file F | --signing-key-stdin) [--expect-key-id ed25519:HEX16] --output F [--force] [--signed-at-unix-ms N] [--json]";
 
 /**
  * The entry path a file gets inside modules/ or assets/, as the reference CLI derives it:
@@ -48,6 +48,7 @@ export async function build(args: string[]): Promise<number> {
       "signing-key-file": { type: "string" },
       "signing-key-stdin": { type: "boolean", default: false },
       "expect-key-id": { type: "string" },
+      force: { type: "boolean", default: false },
       "signed-at-unix-ms": { type: "string" },
       output: { type: "string" },
       json: { type: "boolean", default: false },
@@ -57,6 +58,18 @@ export async function build(args: string[]): Promise<number> {
     if (!values[flag]) throw new UsageError(`build requires --${flag}`);
   }
   if (!values.module?.length) throw new UsageError("build requires at least one --module");
+  // As keygen: an existing file is replaced only on request, and a missing directory is an
+  // error (a typo in a path should not silently create a tree somewhere).
+  const outputPath = values.output as string;
+  if (existsSync(outputPath) && !values.force) {
+    throw new UsageError(`${outputPath} exists; pass --force to replace it`, "IO_ERROR");
+  }
+  if (!existsSync(dirname(outputPath) || ".")) {
+    throw new UsageError(
+      `the directory of --output ${outputPath} does not exist; create it first`,
+      "IO_ERROR",
+    );
+  }
   const keyFile = values["signing-key-file"];
   if ((keyFile === undefined) === !values["signing-key-stdin"]) {
     throw new UsageError("build takes exactly one of --signing-key-file or --signing-key-stdin");
@@ -117,7 +130,6 @@ export async function build(args: string[]): Promise<number> {
     ...(signedAt === undefined ? {} : { signedAtUnixMs: signedAt }),
   });
   const output = values.output as string;
-  mkdirSync(dirname(output), { recursive: true });
   writeAtomic(output, built.artifact);
 
   const summary = {

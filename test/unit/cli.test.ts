@@ -264,6 +264,56 @@ test("build, like keygen, replaces an existing output only with --force and neve
   assert.equal(existsSync(join(dir, "no")), false);
 });
 
+test("each command's --help lists every flag it takes", () => {
+  const expected: Record<string, string[]> = {
+    build: [
+      "--manifest",
+      "--module",
+      "--asset",
+      "--sbom",
+      "--provenance",
+      "--signing-key-file",
+      "--signing-key-stdin",
+      "--expect-key-id",
+      "--output",
+      "--force",
+      "--signed-at-unix-ms",
+      "--json",
+    ],
+    verify: [
+      "--trust-store",
+      "--trusted-publisher",
+      "--allow-tofu",
+      "--init-trust-store",
+      "--runtime-version",
+      "--runtime-protocol-major",
+      "--json",
+    ],
+    audit: [
+      "--trust-store",
+      "--trusted-publisher",
+      "--allow-tofu",
+      "--init-trust-store",
+      "--runtime-version",
+      "--runtime-protocol-major",
+      "--max-module-bytes",
+      "--max-exported-functions",
+      "--allow-wildcard-capabilities",
+      "--allow-device-capabilities",
+      "--json",
+    ],
+    keygen: ["--output", "--force", "--json"],
+    trust: ["--trust-store", "--publisher", "--key", "--json"],
+    inspect: ["--json"],
+  };
+  for (const [command, flags] of Object.entries(expected)) {
+    const help = cli([command, "--help"]);
+    assert.equal(help.status, 0);
+    for (const flag of flags)
+      assert.ok(help.stdout.includes(flag), `${command} --help lacks ${flag}`);
+  }
+});
+
 test("trust add / list / remove edit a store file", () => {
   const store = "edit.json";
   assert.equal(

@@ -113,6 +113,14 @@ test("build, verify and audit the examples with documented exit codes", () => {
   assert.equal(quarantined.status, 3);
   assert.match(quarantined.stdout, /should_quarantine=true/);
   assert.match(quarantined.stdout, /wildcard capabilities/);
+  // Each failed or warned check is named with its message, not only counted.
+  const counted = Number(/ failed_checks=(\d+)/.exec(quarantined.stdout)?.[1] ?? -1);
+  const warned = Number(/ warnings=(\d+)/.exec(quarantined.stdout)?.[1] ?? -1);
+  const named = quarantined.stdout
+    .split("\n")
+    .filter((l) => /^skill\.audit\.(fail|warn) [a-z_]+: /.test(l));
+  assert.ok(counted > 0);
+  assert.equal(named.length, counted + warned, quarantined.stdout);
   assert.equal(
     cli(["audit", "fetch.palyra-skill", ...trusted, "--allow-wildcard-capabilities"]).status,
     0,

@@ -54,6 +54,12 @@ export async function audit(args: string[]): Promise<number> {
         warnings: report.checks.filter((c) => c.status === "warn").length,
       }),
     );
+    // Name what failed or warned: a count alone sends the user to --json.
+    for (const c of report.checks) {
+      if (c.status === "fail" || c.status === "warn") {
+        printLine(`skill.audit.${c.status} ${c.check_id}: ${c.message}`);
+      }
+    }
     if (report.should_quarantine)
       printLine(`skill.audit.quarantine_reasons ${report.quarantine_reasons.join(" | ")}`);
   }

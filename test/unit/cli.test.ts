@@ -322,6 +322,31 @@ test("each command's --help lists every flag it takes", () => {
   }
 });
 
+test("an invalid SBOM or provenance passed to build is named by the path the user gave", () => {
+  const badSbom = join(dir, "my-bom.json");
+  writeFileSync(badSbom, JSON.stringify({ bomFormat: "SPDX", specVersion: "1.5" }));
+  const run = cli([
+    "build",
+    "--manifest",
+    join(EXAMPLES, "echo-http", "skill.toml"),
+    "--module",
+    join(EXAMPLES, "echo-http", "modules", "echo.wasm"),
+    "--sbom",
+    badSbom,
+    "--provenance",
+    join(EXAMPLES, "echo-http", "provenance.json"),
+    "--signing-key-file",
+    "dev.key",
+    "--output",
+    "bad-sbom.palyra-skill",
+    "--json",
+  ]);
+  assert.equal(run.status, 1, run.stdout);
+  const error = JSON.parse(run.stdout).error;
+  assert.equal(error.code, "SBOM_INVALID");
+  assert.match(error.message, /^--sbom .*my-bom\.json: /);
+});
+
 test("trust add / list / remove edit a store file", () => {
   const store = "edit.json";
   assert.equal(

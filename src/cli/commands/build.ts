@@ -3,6 +3,7 @@ import { basename, dirname, isAbsolute } from "node:path";
 import { parseArgs } from "node:util";
 import { buildArtifact } from "../../artifact/build.ts";
 import { keyIdFor, parseSigningKey } from "../../artifact/ed25519.ts";
+import { SkillError } from "../../artifact/errors.ts";
 import { DEFAULT_ARCHIVE_LIMITS } from "../../artifact/limits.ts";
 import { UsageError } from "../cli-error.ts";
 import { EXIT } from "../exit-codes.ts";
@@ -114,21 +115,37 @@ export async function build(args: string[]): Promise<number> {
     }
   }
 
-  const built = buildArtifact({
-    manifestToml: readInput(values.manifest as string, "manifest", ENTRY_LIMIT).toString("utf8"),
-    modules: values.module.map((path) => ({
-      path: entryPathFromArgument(path),
-      data: readInput(path, "module", ENTRY_LIMIT),
-    })),
-    assets: (values.asset ?? []).map((path) => ({
-      path: entryPathFromArgument(path),
-      data: readInput(path, "asset", ENTRY_LIMIT),
-    })),
-    sbom: readInput(values.sbom as string, "SBOM", ENTRY_LIMIT),
-    provenance: readInput(values.provenance as string, "provenance", ENTRY_LIMIT),
-    signingKey,
-    ...(signedAt === undefined ? {} : { signedAtUnixMs: signedAt }),
-  });
+  let built: ReturnType<typeof buildArtifact>;
+  try {
+    built = buildArtifact({
+      manifestToml: readInput(values.manifest as string, "manifest", ENTRY_LIMIT).toString("utf8"),
+      modules: values.module.map((path) => ({
+        path: entryPathFromArgument(path),
+        data: readInput(path, "module", ENTRY_LIMIT),
+      })),
+      assets: (values.asset ?? []).map((path) => ({
+        path: entryPathFromArgument(path),
+        data: readInput(path, "asset", ENTRY_LIMIT),
+      })),
+      sbom: readInput(values.sbom as string, "SBOM", ENTRY_LIMIT),
+      provenance: readInput(values.provenance as string, "provenance", ENTRY_LIMIT),
+      signingKey,
+      ...(signedAt === undefined ? {} : { signedAtUnixMs: signedAt }),
+    });
+  } catch (error) {
+    // Name the file the user passed, not only the entry it becomes inside the artifact.
+    const source: Partial<Record<string, string>> = {
+      SBOM_INVALID: `--sbom ${values.sbom}`,
+      PROVENANCE_INVALID: `--provenance ${values.provenance}`,
+      MANIFEST_PARSE_ERROR: `--manifest ${values.manifest}`,
+      MANIFEST_INVALID: `--manifest ${values.manifest}`,
+    };
+    const from = error instanceof SkillError ? source[error.code] : undefined;
+    if (error instanceof SkillError && from !== undefined) {
+      throw new SkillError(error.code, `${from}: ${error.message}`, error.field);
+    }
+    throw error;
+  }
   const output = values.output as string;
   writeAtomic(output, built.artifact);
 

@@ -366,32 +366,32 @@ export function readArchive(
     return { record, path, range: locateData(bytes, record, dataEnd) };
   });
 
-  const byOffset = [...located].sort((a, b) => a.range[0] - b.range[0]);
-  for (let i = 1; i < byOffset.length; i++) {
-    const before = byOffset[i - 1];
-    const current = byOffset[i];
-    if (before && current && current.record.localOffset < before.range[1]) {
+  // Every byte before the central directory belongs to exactly one entry, in order from offset
+  // 0: overlapping entries (a zip-bomb construction), prepended data (a script, another
+  // archive) or bytes hidden between entries are what one reader skips and another reads.
+  // Directory records are located too: their headers occupy bytes like any other.
+  const spans = [
+    ...located.map(({ record, range }) => ({ record, end: range[1] })),
+    ...records
+      .filter(isDirectory)
+      .map((record) => ({ record, end: locateData(bytes, record, dataEnd)[1] })),
+  ].sort((a, b) => a.record.localOffset - b.record.localOffset);
+  let covered = 0;
+  let previous: CentralRecord | undefined;
+  for (const { record, end } of spans) {
+    const start = record.localOffset;
+    if (start < covered) {
       throw malformed(
-        `entries ${JSON.stringify(before.record.name)} and ${JSON.stringify(current.record.name)} overlap`,
+        `entries ${JSON.stringify(previous?.name)} and ${JSON.stringify(record.name)} overlap`,
       );
     }
-  }
-
-  // Every byte before the central directory belongs to exactly one entry, in order from offset
-  // 0: prepended data (a script, another archive) or bytes hidden between entries are what one
-  // reader skips and another reads.
-  const spans = records
-    .map((record) => [record.localOffset, locateData(bytes, record, dataEnd)[1]] as const)
-    .sort((a, b) => a[0] - b[0]);
-  let covered = 0;
-  for (const [start, end] of spans) {
     if (start > covered) {
       throw malformed(
         `${start - covered} bytes at offset ${covered} belong to no entry (prepended or hidden data)`,
       );
     }
-    if (start < covered) throw malformed(`entries overlap at offset ${start}`);
     covered = end;
+    previous = record;
   }
   if (covered !== dataEnd) {
     throw malformed(

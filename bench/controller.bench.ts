@@ -11,10 +11,7 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
-import { get } from "node:http";
 import { parseArgs } from "node:util";
-import { parse } from "yaml";
 import { startControlPlane } from "../hack/control-plane/launcher.ts";
 import { ArtifactServer } from "../hack/dev/artifact-server.ts";
 import { skillArtifact } from "../hack/dev/artifacts.ts";
@@ -23,6 +20,7 @@ import { KubeClient, MERGE_PATCH } from "../src/kube/client.ts";
 import { Informer } from "../src/kube/informer.ts";
 import { KubeConfig } from "../src/kube/kubeconfig.ts";
 import { OPERATOR_NODE_FLAGS } from "../src/operator/runtime.ts";
+import { API, cpuSeconds, installCrds, pool, scrape, sum } from "./support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -34,39 +32,6 @@ const { values } = parseArgs({
 const N = Number(values.skills ?? 1000);
 const M = Number(values.artifacts ?? 10);
 const CONCURRENCY = Number(values.concurrency ?? 16);
-const API = "/apis/skills.palyra.dev/v1alpha1";
-
-async function pool<T>(
-  items: T[],
-  width: number,
-  work: (item: T) => Promise<unknown>,
-): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < items.length) await work(items[next++] as T);
-    }),
-  );
-}
-
-function scrape(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    get({ host: "127.0.0.1", port, path: "/metrics" }, (res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => {
-        body += c.toString();
-      });
-      res.on("end", () => resolve(body));
-    }).on("error", reject);
-  });
-}
-
-function sum(metrics: string, name: string): number {
-  return metrics
-    .split("\n")
-    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
-    .reduce((n, l) => n + Number(l.split(" ").pop()), 0);
-}
 
 const plane = await startControlPlane();
 const server = new ArtifactServer();
@@ -75,22 +40,7 @@ try {
   const kc = new KubeConfig();
   kc.loadFromFile(plane.kubeconfig);
   const client = await KubeClient.fromKubeConfig(kc);
-  for (const file of readdirSync(new URL("../crds/", import.meta.url)).filter((f) =>
-    f.endsWith(".yaml"),
-  )) {
-    await client.request("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
-      method: "POST",
-      body: parse(readFileSync(new URL(`../crds/${file}`, import.meta.url), "utf8")),
-    });
-  }
-  for (;;) {
-    const ok = await client
-      .request(`${API}/skills`)
-      .then(() => true)
-      .catch(() => false);
-    if (ok) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await installCrds(client);
   for (const name of ["palyra-system", "bench", "bound"]) {
     await client.request("/api/v1/namespaces", {
       method: "POST",
@@ -159,12 +109,8 @@ try {
   watcher.start();
   await watcher.waitForSync();
 
-  const cpu = (pid: number) => {
-    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-    return (Number(f[11]) + Number(f[12])) / 100;
-  };
-  const apiserverCpu0 = cpu(plane.pids.apiserver);
-  const etcdCpu0 = cpu(plane.pids.etcd);
+  const apiserverCpu0 = cpuSeconds(plane.pids.apiserver);
+  const etcdCpu0 = cpuSeconds(plane.pids.etcd);
   const start = performance.now();
   operator = spawn(
     process.execPath,
@@ -197,8 +143,8 @@ try {
   await done;
   clearTimeout(timeout);
   const convergeMs = performance.now() - start;
-  const apiserverCpu = cpu(plane.pids.apiserver) - apiserverCpu0;
-  const etcdCpu = cpu(plane.pids.etcd) - etcdCpu0;
+  const apiserverCpu = cpuSeconds(plane.pids.apiserver) - apiserverCpu0;
+  const etcdCpu = cpuSeconds(plane.pids.etcd) - etcdCpu0;
   await watcher.stop();
 
   if (port === 0) {

@@ -16,10 +16,7 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
-import { get } from "node:http";
 import { parseArgs } from "node:util";
-import { parse } from "yaml";
 import { startControlPlane } from "../hack/control-plane/launcher.ts";
 import { ArtifactServer } from "../hack/dev/artifact-server.ts";
 import { skillArtifact } from "../hack/dev/artifacts.ts";
@@ -28,6 +25,7 @@ import { KubeClient, MERGE_PATCH } from "../src/kube/client.ts";
 import { Informer } from "../src/kube/informer.ts";
 import { KubeConfig } from "../src/kube/kubeconfig.ts";
 import { OPERATOR_NODE_FLAGS } from "../src/operator/runtime.ts";
+import { API, cpuSeconds, installCrds, pool, scrape, sum } from "./support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -51,43 +49,7 @@ const SOAK_S = Number(values["soak-seconds"] ?? 0);
 const SOAK_RATE = Number(values["soak-rate"] ?? 20);
 const TIMEOUT_MS = Number(values["timeout-seconds"] ?? 900) * 1000;
 const RSS_TARGET = 200 * 1024 * 1024;
-const API = "/apis/skills.palyra.dev/v1alpha1";
 const MiB = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MiB`;
-
-async function pool<T>(items: T[], width: number, work: (item: T) => Promise<unknown>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (next < items.length) await work(items[next++] as T);
-    }),
-  );
-}
-
-function scrape(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    get({ host: "127.0.0.1", port, path: "/metrics" }, (res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => {
-        body += c.toString();
-      });
-      res.on("end", () => resolve(body));
-    }).on("error", reject);
-  });
-}
-
-/** Sum of a metric's samples whose labels contain every `label="value"` given. */
-function sum(metrics: string, name: string, labels: Record<string, string> = {}): number {
-  return metrics
-    .split("\n")
-    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
-    .filter((l) => Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)))
-    .reduce((n, l) => n + Number(l.split(" ").pop()), 0);
-}
-
-function cpu(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
 
 const plane = await startControlPlane();
 const server = new ArtifactServer();
@@ -96,22 +58,7 @@ try {
   const kc = new KubeConfig();
   kc.loadFromFile(plane.kubeconfig);
   const client = await KubeClient.fromKubeConfig(kc, { maxSockets: 64 });
-  for (const file of readdirSync(new URL("../crds/", import.meta.url)).filter((f) =>
-    f.endsWith(".yaml"),
-  )) {
-    await client.request("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
-      method: "POST",
-      body: parse(readFileSync(new URL(`../crds/${file}`, import.meta.url), "utf8")),
-    });
-  }
-  while (
-    !(await client.request(`${API}/skills`).then(
-      () => true,
-      () => false,
-    ))
-  ) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await installCrds(client);
   const namespaces = Array.from({ length: K }, (_, i) => `team-${i}`);
   await pool(["palyra-system", ...namespaces], 8, (name) =>
     client.request("/api/v1/namespaces", {
@@ -202,7 +149,7 @@ try {
   watcher.start();
   await watcher.waitForSync();
 
-  const cpu0 = { apiserver: cpu(plane.pids.apiserver), etcd: cpu(plane.pids.etcd) };
+  const cpu0 = { apiserver: cpuSeconds(plane.pids.apiserver), etcd: cpuSeconds(plane.pids.etcd) };
   const start = performance.now();
   operator = spawn(
     process.execPath,
@@ -239,9 +186,9 @@ try {
   const convergeMs = performance.now() - start;
   const cpuOperatorPid = operator.pid ?? 0;
   const cpus = {
-    operator: cpu(cpuOperatorPid),
-    apiserver: cpu(plane.pids.apiserver) - cpu0.apiserver,
-    etcd: cpu(plane.pids.etcd) - cpu0.etcd,
+    operator: cpuSeconds(cpuOperatorPid),
+    apiserver: cpuSeconds(plane.pids.apiserver) - cpu0.apiserver,
+    etcd: cpuSeconds(plane.pids.etcd) - cpu0.etcd,
   };
   if (port === 0) throw new Error("could not read the operator's metrics port");
   // Let in-flight work (policy status, events) finish before counting requests.

@@ -1,0 +1,69 @@
+/** What the controller and scale benchmarks share: load, scraping, CPU readings, CRDs. */
+
+import { readdirSync, readFileSync } from "node:fs";
+import { get } from "node:http";
+import { parse } from "yaml";
+import type { KubeClient } from "../src/kube/client.ts";
+
+export const API = "/apis/skills.palyra.dev/v1alpha1";
+
+/** Runs `work` over `items`, at most `width` at a time. */
+export async function pool<T>(
+  items: T[],
+  width: number,
+  work: (item: T) => Promise<unknown>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) await work(items[next++] as T);
+    }),
+  );
+}
+
+/** The operator's /metrics text. */
+export function scrape(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get({ host: "127.0.0.1", port, path: "/metrics" }, (res) => {
+      let body = "";
+      res.on("data", (c: Buffer) => {
+        body += c.toString();
+      });
+      res.on("end", () => resolve(body));
+    }).on("error", reject);
+  });
+}
+
+/** Sum of a metric's samples whose labels contain every `label="value"` given. */
+export function sum(metrics: string, name: string, labels: Record<string, string> = {}): number {
+  return metrics
+    .split("\n")
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+    .filter((l) => Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)))
+    .reduce((n, l) => n + Number(l.split(" ").pop()), 0);
+}
+
+/** User + system CPU seconds a process has used so far (Linux /proc). */
+export function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** Creates the project's CRDs and waits until the Skill API answers. */
+export async function installCrds(client: KubeClient): Promise<void> {
+  const dir = new URL("../crds/", import.meta.url);
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".yaml"))) {
+    await client.request("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
+      method: "POST",
+      body: parse(readFileSync(new URL(file, dir), "utf8")),
+    });
+  }
+  while (
+    !(await client.request(`${API}/skills`).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -16,7 +16,7 @@ import { ArtifactServer } from "../../hack/dev/artifact-server.ts";
 import { skillArtifact } from "../../hack/dev/artifacts.ts";
 import type { Skill } from "../../src/api/v1alpha1/types.generated.ts";
 import { installCrds } from "../support/crds.ts";
-import { kube, waitFor } from "../support/kube.ts";
+import { clusterOf, kube, waitFor } from "../support/kube.ts";
 import { type RunningOperator, startOperator } from "../support/operator.ts";
 import {
   API,
@@ -58,14 +58,8 @@ const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 before(async () => {
   const bin = ensureBinaries();
   plane = await startControlPlane();
-  process.env.PALYRA_TEST_CLUSTER = JSON.stringify({
-    server: plane.server,
-    caFile: plane.caFile,
-    kubeconfig: plane.kubeconfig,
-    kubectl: `${bin}/kubectl`,
-    admin: plane.admin,
-    user: plane.user,
-  });
+  // This file's own control plane: every helper below talks to it.
+  process.env.PALYRA_TEST_CLUSTER = JSON.stringify(clusterOf(plane, bin));
   await installCrds();
   await ensureNamespace(STORE_NS);
   await server.start();

@@ -3,12 +3,12 @@
  * first test file, always stopped after the last, pass or fail. Test files find it through
  * PALYRA_TEST_CLUSTER.
  */
-import { join } from "node:path";
 import {
   type ControlPlane,
   ensureBinaries,
   startControlPlane,
 } from "../../hack/control-plane/launcher.ts";
+import { clusterOf } from "../support/kube.ts";
 
 let plane: ControlPlane | undefined;
 
@@ -16,14 +16,7 @@ export async function globalSetup(): Promise<void> {
   const started = Date.now();
   const bin = ensureBinaries();
   plane = await startControlPlane();
-  process.env.PALYRA_TEST_CLUSTER = JSON.stringify({
-    server: plane.server,
-    caFile: plane.caFile,
-    kubeconfig: plane.kubeconfig,
-    kubectl: join(bin, "kubectl"),
-    admin: plane.admin,
-    user: plane.user,
-  });
+  process.env.PALYRA_TEST_CLUSTER = JSON.stringify(clusterOf(plane, bin));
   console.log(
     `# control plane ready at ${plane.server} in ${((Date.now() - started) / 1000).toFixed(1)}s`,
   );

@@ -25,6 +25,7 @@ import {
   unique,
   waitForState,
 } from "../support/resources.ts";
+import { urlSkillSpec } from "../support/tenants.ts";
 
 const OPS_NS = "palyra-system";
 const SA = "palyra-skills-operator";
@@ -159,15 +160,8 @@ async function apply(kind: string, annotation: string, namespace = ns) {
   return kube("POST", w.path.replace("NS", namespace), w.body);
 }
 
-function skillSpec(path: string, bytes: Buffer, extra: Partial<SkillSpec> = {}): SkillSpec {
-  return {
-    skillId: "acme.echo_http",
-    publisher: "acme",
-    source: { url: server.put(path, bytes), caBundle: server.caBundle },
-    policyRef: { name: policy },
-    ...extra,
-  };
-}
+const skillSpec = (path: string, bytes: Buffer, extra: Partial<SkillSpec> = {}): SkillSpec =>
+  urlSkillSpec(server, path, bytes, policy, extra);
 
 before(async () => {
   await installCrds();

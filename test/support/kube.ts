@@ -2,6 +2,8 @@
 
 import { readFileSync } from "node:fs";
 import { request } from "node:https";
+import { join } from "node:path";
+import type { ControlPlane } from "../../hack/control-plane/launcher.ts";
 
 export interface TestCluster {
   server: string;
@@ -10,6 +12,18 @@ export interface TestCluster {
   kubectl: string;
   admin: { name: string; token: string };
   user: { name: string; token: string };
+}
+
+/** What test files need of a control plane, as PALYRA_TEST_CLUSTER carries it. */
+export function clusterOf(plane: ControlPlane, binDir: string): TestCluster {
+  return {
+    server: plane.server,
+    caFile: plane.caFile,
+    kubeconfig: plane.kubeconfig,
+    kubectl: join(binDir, "kubectl"),
+    admin: plane.admin,
+    user: plane.user,
+  };
 }
 
 /** The control plane the global setup started (test/integration/global-setup.ts). */

@@ -12,6 +12,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { deflateRawSync } from "node:zlib";
 import { keyIdFor } from "../../src/artifact/ed25519.ts";
 import type { ErrorCode } from "../../src/artifact/errors.ts";
 import { DEFAULT_ARCHIVE_LIMITS } from "../../src/artifact/limits.ts";
@@ -313,6 +314,16 @@ export function generateCorpus(): CorpusCase[] {
     "bytes after the end record",
     "ARCHIVE_MALFORMED",
     buildZip(raw(), { trailing: Buffer.from("appended") }),
+  );
+  add(
+    "bytes-after-deflate-stream",
+    "an entry's compressed bytes go on after its deflate stream ends (hidden in the entry)",
+    "ENTRY_CORRUPT",
+    (() => {
+      const manifest = entries.find((e) => e.path === "skill.toml")?.data ?? Buffer.alloc(0);
+      const body = Buffer.concat([deflateRawSync(manifest), Buffer.from("hidden payload")]);
+      return buildZip(raw({ "skill.toml": { body } }));
+    })(),
   );
   add(
     "gap-before-directory",

@@ -30,7 +30,7 @@ import {
   type SkillManifest,
 } from "./manifest.ts";
 import { normalizeEntryPath } from "./paths.ts";
-import { computePayloadSha256, sha256Hex } from "./payload.ts";
+import { hashPayloadAndEntries } from "./payload.ts";
 import { decodeSignatureFields, parseSignature, type SignatureDocument } from "./signature.ts";
 import { type ArchiveEntry, assertCrc, readArchive } from "./zip-reader.ts";
 
@@ -125,7 +125,10 @@ interface SignedContents {
  * Phase one, in the reference's order (so both tools report the same first failure):
  * manifest, SBOM, provenance, modules, signature file, payload hash, Ed25519, publisher.
  */
-function verifySignedContents(entries: readonly ArchiveEntry[]): SignedContents {
+function verifySignedContents(
+  entries: readonly ArchiveEntry[],
+  payloadSha256: string,
+): SignedContents {
   const byPath = new Map(entries.map((e) => [e.path, e]));
   let manifestText: string;
   try {
@@ -152,7 +155,6 @@ function verifySignedContents(entries: readonly ArchiveEntry[]): SignedContents 
   assertCrc(signatureEntry);
   const signature = parseSignature(signatureEntry.data);
 
-  const payloadSha256 = computePayloadSha256(entries);
   if (payloadSha256 !== signature.payload_sha256) {
     // A damaged entry explains a mismatch better than the hash does.
     for (const entry of entries) assertCrc(entry);
@@ -194,11 +196,6 @@ function readEntries(bytes: Uint8Array, options: InspectOptions): ArchiveEntry[]
   return readArchive(bytes, options.limits ?? DEFAULT_ARCHIVE_LIMITS, { verifyCrc: false });
 }
 
-/** The entries the integrity block must describe: every payload entry but skill.toml. */
-function integrityEntries(entries: readonly ArchiveEntry[]): ArchiveEntry[] {
-  return entries.filter((e) => e.path !== MANIFEST_PATH && e.path !== SIGNATURE_PATH);
-}
-
 /** Phase two: integrity block, runtime compatibility, warnings. */
 function finishInspection(
   contents: SignedContents,
@@ -229,11 +226,16 @@ export function inspectArtifact(
   bytes: Uint8Array,
   options: InspectOptions = {},
 ): InspectedArtifact {
-  const contents = verifySignedContents(readEntries(bytes, options));
-  const digests = new Map(
-    integrityEntries(contents.entries).map((e) => [e.path, sha256Hex(e.data)]),
-  );
-  return finishInspection(contents, digests, options);
+  const entries = readEntries(bytes, options);
+  // Hashed right after inflating, while the bytes are in cache. Hashing throws nothing, so
+  // the first failure reported is still the reference's.
+  const { payloadSha256, digests } = hashPayloadAndEntries(entries, needsDigest);
+  return finishInspection(verifySignedContents(entries, payloadSha256), digests, options);
+}
+
+/** Entries the integrity block must describe: every payload entry but skill.toml. */
+function needsDigest(entry: ArchiveEntry): boolean {
+  return entry.path !== MANIFEST_PATH && entry.path !== SIGNATURE_PATH;
 }
 
 // Entries at least this large are hashed on the thread pool, in parallel with the payload hash
@@ -254,23 +256,29 @@ export async function inspectArtifactAsync(
   options: InspectOptions = {},
 ): Promise<InspectedArtifact> {
   const entries = readEntries(bytes, options);
-  const pending = integrityEntries(entries).map(
-    (e) =>
-      [
-        e.path,
-        e.data.length >= PARALLEL_DIGEST_BYTES ? digestOffThread(e.data) : sha256Hex(e.data),
-      ] as const,
-  );
+  const offThread = entries
+    .filter((e) => needsDigest(e) && e.data.length >= PARALLEL_DIGEST_BYTES)
+    .map((e) => [e.path, digestOffThread(e.data)] as const);
   let contents: SignedContents;
+  let digests: Map<string, string>;
   try {
-    contents = verifySignedContents(entries);
+    const hashed = hashPayloadAndEntries(
+      entries,
+      (e) => needsDigest(e) && e.data.length < PARALLEL_DIGEST_BYTES,
+    );
+    digests = hashed.digests;
+    contents = verifySignedContents(entries, hashed.payloadSha256);
   } finally {
     // Never leave a rejected digest promise unobserved, whatever phase one decided.
-    await Promise.allSettled(pending.map(([, digest]) => digest));
+    await Promise.allSettled(offThread.map(([, digest]) => digest));
   }
-  const digests = new Map<string, string>();
-  for (const [path, digest] of pending) digests.set(path, await digest);
-  return finishInspection(contents, digests, options);
+  for (const [path, digest] of offThread) digests.set(path, await digest);
+  // In archive order, as inspectArtifact gives them.
+  const ordered = new Map<string, string>();
+  for (const entry of entries.filter(needsDigest)) {
+    ordered.set(entry.path, digests.get(entry.path) as string);
+  }
+  return finishInspection(contents, ordered, options);
 }
 
 export interface DerivedViews {

@@ -278,9 +278,16 @@ export function auditArtifact(subject: AuditSubject, options: AuditOptions = {})
   }
   for (const module of subject.modules) checks.push(...moduleChecks(module, m, policy));
 
+  // The reference reports `pass` as soon as a hook is configured, though nothing queries it.
+  // A check that cannot fail must not say pass: until a hook is actually run, this is a warn
+  // that says nothing was scanned (same check id, so reports still line up).
   const hook = options.vulnerabilityFeedHook?.trim();
   const vulnerabilityScan = hook
-    ? pass("vulnerability_feed_hook", "vulnerability feed hook is configured", { hook })
+    ? warn(
+        "vulnerability_feed_hook",
+        "vulnerability feed hook is configured but not run by this tool: no vulnerability scan was performed",
+        { hook: withoutCredentials(hook), scanned: false },
+      )
     : warn(
         "vulnerability_feed_hook",
         "vulnerability feed hook is not configured (set PALYRA_SKILL_AUDIT_VULN_FEED_HOOK)",
@@ -307,4 +314,17 @@ export function auditArtifact(subject: AuditSubject, options: AuditOptions = {})
     quarantine_reasons: quarantineReasons,
     vulnerability_scan: vulnerabilityScan,
   };
+}
+
+/** A hook URL as it may be shown: user and password replaced, anything else as given. */
+function withoutCredentials(hook: string): string {
+  try {
+    const url = new URL(hook);
+    if (url.username === "" && url.password === "") return hook;
+    url.username = "redacted";
+    url.password = "";
+    return url.toString();
+  } catch {
+    return hook;
+  }
 }

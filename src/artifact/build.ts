@@ -20,6 +20,7 @@ import { compareUtf8, normalizeEntryPath } from "./paths.ts";
 import { computePayloadSha256, sha256Hex } from "./payload.ts";
 import type { SignatureDocument } from "./signature.ts";
 import { stringifyToml } from "./toml-writer.ts";
+import { inspectWasm } from "./wasm.ts";
 import type { ArchiveEntry } from "./zip-reader.ts";
 import { writeArchive } from "./zip-writer.ts";
 
@@ -39,6 +40,11 @@ export interface BuildRequest {
   readonly signedAtUnixMs?: number;
   readonly limits?: ArchiveLimits;
   readonly runtime?: RuntimeTarget;
+  /**
+   * Sign modules that are not valid WebAssembly. Only tests that need such an artifact (to
+   * exercise the audit) set this; a publisher never should.
+   */
+  readonly allowInvalidModules?: boolean;
 }
 
 export interface BuiltArtifact {
@@ -88,6 +94,17 @@ export function buildArtifact(request: BuildRequest): BuiltArtifact {
       );
     }
     insert(`${MODULES_PREFIX}${normalizeEntryPath(module.path)}`, module.data);
+    if (request.allowInvalidModules !== true) {
+      // Signing a module that no runtime can load only moves the failure to the cluster.
+      const inspection = inspectWasm(module.data);
+      if (!inspection.valid) {
+        throw new SkillError(
+          "BUILD_INPUT_INVALID",
+          `module '${module.path}' is not a valid WebAssembly binary module: ${inspection.error}`,
+          module.path,
+        );
+      }
+    }
   }
   if (request.modules.length === 0) {
     throw new SkillError(

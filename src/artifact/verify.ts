@@ -32,6 +32,7 @@ import {
 import { normalizeEntryPath } from "./paths.ts";
 import { hashPayloadAndEntries } from "./payload.ts";
 import { decodeSignatureFields, parseSignature, type SignatureDocument } from "./signature.ts";
+import { wasmHeaderProblem } from "./wasm.ts";
 import { type ArchiveEntry, assertCrc, readArchive } from "./zip-reader.ts";
 
 export interface InspectOptions {
@@ -110,6 +111,26 @@ function checkIntegrity(manifest: SkillManifest, digests: ReadonlyMap<string, st
   }
 }
 
+/**
+ * After a payload hash mismatch: the entries whose digest differs from the one skill.toml
+ * lists (when skill.toml itself is intact, these are what was changed). Entries whose digest
+ * is not computed yet, or not listed, are not named.
+ */
+function changedEntries(manifest: SkillManifest, digests: ReadonlyMap<string, string>): string[] {
+  const changed: string[] = [];
+  for (const file of manifest.integrity.files) {
+    let path: string;
+    try {
+      path = normalizeEntryPath(file.path);
+    } catch {
+      continue; // checkIntegrity reports a bad listed path; here it only cannot be named
+    }
+    const actual = digests.get(path);
+    if (actual !== undefined && actual !== file.sha256) changed.push(path);
+  }
+  return changed;
+}
+
 /** What phase one establishes: contents parsed, payload hash and signature verified. */
 interface SignedContents {
   readonly entries: readonly ArchiveEntry[];
@@ -128,6 +149,7 @@ interface SignedContents {
 function verifySignedContents(
   entries: readonly ArchiveEntry[],
   payloadSha256: string,
+  digests: ReadonlyMap<string, string>,
 ): SignedContents {
   const byPath = new Map(entries.map((e) => [e.path, e]));
   let manifestText: string;
@@ -158,10 +180,11 @@ function verifySignedContents(
   if (payloadSha256 !== signature.payload_sha256) {
     // A damaged entry explains a mismatch better than the hash does.
     for (const entry of entries) assertCrc(entry);
+    const changed = changedEntries(manifest, digests);
     throw new SkillError(
       "PAYLOAD_HASH_MISMATCH",
-      `artifact payload hash mismatch: signed ${signature.payload_sha256}, computed ${payloadSha256}`,
-      "payload_sha256",
+      `artifact payload hash mismatch: signed ${signature.payload_sha256}, computed ${payloadSha256}${changed.length === 0 ? "" : `; changed since signing: ${changed.map((p) => `'${p}'`).join(", ")} (no longer matches the integrity digest in skill.toml)`}`,
+      changed.length === 1 ? changed[0] : "payload_sha256",
     );
   }
   if (signature.algorithm !== SIGNATURE_ALGORITHM) {
@@ -196,6 +219,26 @@ function readEntries(bytes: Uint8Array, options: InspectOptions): ArchiveEntry[]
   return readArchive(bytes, options.limits ?? DEFAULT_ARCHIVE_LIMITS, { verifyCrc: false });
 }
 
+/**
+ * A module that is not even shaped like WebAssembly verifies (the signature covers whatever
+ * bytes were signed) but can never load: said at verify time, failed by the audit. Only the
+ * 8-byte header is checked here; full validation is the audit's (and build's).
+ */
+function moduleWarnings(modules: readonly ArchiveEntry[]): ManifestWarning[] {
+  return modules.flatMap((module) => {
+    const problem = wasmHeaderProblem(module.data);
+    return problem === undefined
+      ? []
+      : [
+          {
+            code: "module_not_webassembly",
+            severity: "warning" as const,
+            message: `module '${module.path}' is not a WebAssembly binary module (${problem}); the audit will fail it`,
+          },
+        ];
+  });
+}
+
 /** Phase two: integrity block, runtime compatibility, warnings. */
 function finishInspection(
   contents: SignedContents,
@@ -206,7 +249,10 @@ function finishInspection(
   checkRuntimeCompatibility(contents.manifest, options.runtime ?? DEFAULT_RUNTIME_TARGET);
   return {
     manifest: contents.manifest,
-    manifestWarnings: collectManifestWarnings(contents.manifest),
+    manifestWarnings: [
+      ...collectManifestWarnings(contents.manifest),
+      ...moduleWarnings(contents.modules),
+    ],
     signature: contents.signature,
     publicKeyHex: contents.publicKey.toString("hex"),
     keyId: contents.keyId,
@@ -230,7 +276,7 @@ export function inspectArtifact(
   // Hashed right after inflating, while the bytes are in cache. Hashing throws nothing, so
   // the first failure reported is still the reference's.
   const { payloadSha256, digests } = hashPayloadAndEntries(entries, needsDigest);
-  return finishInspection(verifySignedContents(entries, payloadSha256), digests, options);
+  return finishInspection(verifySignedContents(entries, payloadSha256, digests), digests, options);
 }
 
 /** Entries the integrity block must describe: every payload entry but skill.toml. */
@@ -267,7 +313,7 @@ export async function inspectArtifactAsync(
       (e) => needsDigest(e) && e.data.length < PARALLEL_DIGEST_BYTES,
     );
     digests = hashed.digests;
-    contents = verifySignedContents(entries, hashed.payloadSha256);
+    contents = verifySignedContents(entries, hashed.payloadSha256, digests);
   } finally {
     // Never leave a rejected digest promise unobserved, whatever phase one decided.
     await Promise.allSettled(offThread.map(([, digest]) => digest));

@@ -144,14 +144,21 @@ function parseSections(bytes: Uint8Array): { imports: WasmImport[]; exports: Was
   return { imports, exports };
 }
 
-export function inspectWasm(bytes: Uint8Array): WasmInspection {
-  const empty = { imports: [], exports: [], exportedFunctions: 0 };
+/** Why `bytes` is not even shaped like a core WebAssembly binary (magic, version 1), if not. */
+export function wasmHeaderProblem(bytes: Uint8Array): string | undefined {
   if (bytes.length < 8 || MAGIC.some((b, i) => bytes[i] !== b)) {
-    return { valid: false, error: "missing WebAssembly magic header", ...empty };
+    return "missing WebAssembly magic header";
   }
   if (bytes[4] !== 1 || bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) {
-    return { valid: false, error: "not a WebAssembly core module (version 1)", ...empty };
+    return "not a WebAssembly core module (version 1)";
   }
+  return undefined;
+}
+
+export function inspectWasm(bytes: Uint8Array): WasmInspection {
+  const empty = { imports: [], exports: [], exportedFunctions: 0 };
+  const headerProblem = wasmHeaderProblem(bytes);
+  if (headerProblem !== undefined) return { valid: false, error: headerProblem, ...empty };
   if (!WebAssembly.validate(bytes)) {
     return { valid: false, error: describeInvalid(bytes), ...empty };
   }

@@ -40,7 +40,9 @@ function auditOf(
     ...(parts.manifest === undefined ? {} : { manifestToml: parts.manifest }),
     ...(parts.module === undefined ? {} : { modules: [{ path: "echo.wasm", data: parts.module }] }),
   });
-  const verified = verifyArtifact(buildArtifact(request).artifact, { trustStore: trustStoreFor() });
+  // The audit must judge modules build would refuse: such artifacts exist (other builders).
+  const built = buildArtifact({ ...request, allowInvalidModules: true });
+  const verified = verifyArtifact(built.artifact, { trustStore: trustStoreFor() });
   return auditArtifact(verified, { nowUnixMs: 1, ...policy });
 }
 
@@ -94,6 +96,7 @@ test("invalid WebAssembly fails wasm_module_validation", () => {
   assert.equal(statusOf(report, "wasm_module_validation"), "fail");
   const text = auditOf({ module: Buffer.from("(module)") });
   assert.equal(statusOf(text, "wasm_module_validation"), "fail");
+  assert.equal(statusOf(text, "manifest_warning:module_not_webassembly"), "warn");
 });
 
 test("exported function limit counts functions only and honours the policy", () => {
@@ -166,7 +169,7 @@ test("any wildcard opt-in fails unless the policy allows wildcards", () => {
   }
 });
 
-test("manifest warnings become warn checks; a configured vulnerability hook passes", () => {
+test("manifest warnings become warn checks; a configured vulnerability hook that nothing runs is a warn, never a pass", () => {
   const legacy = editManifest("manifest_version = 2", "manifest_version = 1").replace(
     /\[operator\][^[]*$/s,
     "",
@@ -177,6 +180,14 @@ test("manifest warnings become warn checks; a configured vulnerability hook pass
   );
   assert.equal(statusOf(report, "manifest_warning:legacy_manifest_version"), "warn");
   assert.equal(statusOf(report, "manifest_warning:missing_operator_metadata"), "warn");
-  assert.deepEqual(report.vulnerability_scan.details, { hook: "https://feed.example/hook" });
+  assert.equal(statusOf(report, "vulnerability_feed_hook"), "warn");
+  assert.equal(report.vulnerability_scan.status, "warn");
+  assert.match(report.vulnerability_scan.message, /no vulnerability scan was performed/);
+  assert.deepEqual(report.vulnerability_scan.details, {
+    hook: "https://feed.example/hook",
+    scanned: false,
+  });
   assert.equal(report.passed, true, "warnings do not quarantine");
+  const withSecret = auditOf({}, { vulnerabilityFeedHook: "https://user:s3cret@feed.example/h" });
+  assert.doesNotMatch(JSON.stringify(withSecret), /s3cret/);
 });

@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { ECHO_ENTRY_PATHS } from "../support/fixtures.ts";
+import { buildArtifact } from "../../src/artifact/build.ts";
+import { ECHO_ENTRY_PATHS, echoRequest, TEST_KEY_HEX } from "../support/fixtures.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const EXAMPLES = join(ROOT, "examples");
@@ -427,4 +428,90 @@ test("bad input gets one line and an exit code, never a stack trace", () => {
   const json = cli(["verify", "garbage.palyra-skill", "--json"]);
   assert.equal(JSON.parse(json.stdout).error.code, "ARCHIVE_MALFORMED");
   assert.equal(json.stderr, "");
+});
+
+test("build refuses a module that is not WebAssembly; verify warns about one built elsewhere", () => {
+  writeFileSync(join(dir, "text.wasm"), "(module)\n");
+  const run = cli([
+    "build",
+    "--manifest",
+    join(EXAMPLES, "echo-http", "skill.toml"),
+    "--module",
+    join(dir, "text.wasm"),
+    "--sbom",
+    join(EXAMPLES, "echo-http", "sbom.cdx.json"),
+    "--provenance",
+    join(EXAMPLES, "echo-http", "provenance.json"),
+    "--signing-key-file",
+    "dev.key",
+    "--output",
+    "text.palyra-skill",
+  ]);
+  assert.equal(run.status, 1, run.stderr);
+  assert.match(
+    run.stderr,
+    /^error\[BUILD_INPUT_INVALID\]: module '.*text\.wasm' is not a valid WebAssembly binary module: missing WebAssembly magic header\n$/,
+  );
+  assert.equal(existsSync(join(dir, "text.palyra-skill")), false);
+
+  // Another builder may sign such a module: verify accepts the signature and says so.
+  const artifact = buildArtifact({
+    ...echoRequest({ modules: [{ path: "echo.wasm", data: Buffer.from("(module)") }] }),
+    allowInvalidModules: true,
+  }).artifact;
+  writeFileSync(join(dir, "elsewhere.palyra-skill"), artifact);
+  const trusted = ["--trusted-publisher", `acme=${TEST_KEY_HEX}`];
+  const text = cli(["verify", "elsewhere.palyra-skill", ...trusted]);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(
+    text.stdout,
+    /^skills\.package\.verify\.warning code=module_not_webassembly message=.*modules\/echo\.wasm.*the audit will fail it/m,
+  );
+  const json = JSON.parse(cli(["verify", "elsewhere.palyra-skill", ...trusted, "--json"]).stdout);
+  assert.ok(
+    json.manifest_warnings.some((w: { code: string }) => w.code === "module_not_webassembly"),
+  );
+  const audit = cli(["audit", "elsewhere.palyra-skill", ...trusted]);
+  assert.equal(audit.status, 3);
+  assert.match(audit.stdout, /^skill\.audit\.fail wasm_module_validation: /m);
+});
+
+test("audit never reports the vulnerability feed hook as pass: nothing is scanned", () => {
+  const trusted = ["--trusted-publisher", `acme=${publicKey}`];
+  assert.equal(buildExample("echo-http", "echo.wasm", "hook.palyra-skill").status, 0);
+  const run = spawnSync(
+    process.execPath,
+    [BIN, "audit", "hook.palyra-skill", ...trusted, "--json"],
+    {
+      cwd: dir,
+      encoding: "utf8",
+      env: { ...process.env, PALYRA_SKILL_AUDIT_VULN_FEED_HOOK: "https://feed.example/hook" },
+    },
+  );
+  assert.equal(run.status, 0, run.stderr);
+  const report = JSON.parse(run.stdout);
+  assert.equal(report.vulnerability_scan.status, "warn");
+  assert.equal(report.vulnerability_scan.details.scanned, false);
+  const check = report.checks.find(
+    (c: { check_id: string }) => c.check_id === "vulnerability_feed_hook",
+  );
+  assert.equal(check.status, "warn");
+});
+
+test("a tampered artifact's error names the entry that changed", () => {
+  const vectors = join(ROOT, "test", "vectors", "reference");
+  const run = cli([
+    "verify",
+    join(vectors, "tampered-asset.palyra-skill"),
+    "--trust-store",
+    join(vectors, "trust-allow.json"),
+    "--json",
+  ]);
+  assert.equal(run.status, 1);
+  const { error } = JSON.parse(run.stdout);
+  assert.equal(error.code, "PAYLOAD_HASH_MISMATCH");
+  assert.match(
+    error.message,
+    /^artifact payload hash mismatch: .*changed since signing: 'assets\/[^']+'/,
+  );
 });

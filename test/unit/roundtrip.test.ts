@@ -87,6 +87,19 @@ test("build rejects bad inputs with typed errors", () => {
     "INVALID_ENTRY_PATH",
   );
   assertSkillError(
+    () => buildEcho({ modules: [{ path: "echo.wasm", data: Buffer.from("(module)") }] }),
+    "BUILD_INPUT_INVALID",
+    "not a valid WebAssembly binary module: missing WebAssembly magic header",
+  );
+  assertSkillError(
+    () =>
+      buildEcho({
+        modules: [{ path: "echo.wasm", data: Buffer.from("\0asm\x01\0\0\0\x01\xff", "latin1") }],
+      }),
+    "BUILD_INPUT_INVALID",
+    "not a valid WebAssembly binary module",
+  );
+  assertSkillError(
     () =>
       buildEcho({
         assets: [
@@ -169,4 +182,29 @@ test("flipping any byte of the archive file is rejected or leaves the verified c
   }
   // Only metadata the format ignores (timestamps, attributes, version fields) may change.
   assert.ok(accepted < artifact.length / 4, `${accepted} of ${artifact.length} flips accepted`);
+});
+
+test("verify warns about a module that is not WebAssembly (it verifies; the audit fails it)", () => {
+  const good = verifyArtifact(buildEcho(), { trustStore: trustStoreFor() });
+  assert.equal(
+    good.manifestWarnings.some((w) => w.code === "module_not_webassembly"),
+    false,
+  );
+  const text = buildArtifact({
+    ...echoRequest({ modules: [{ path: "echo.wasm", data: Buffer.from("(module)") }] }),
+    allowInvalidModules: true,
+  });
+  const verified = verifyArtifact(text.artifact, { trustStore: trustStoreFor() });
+  const warning = verified.manifestWarnings.find((w) => w.code === "module_not_webassembly");
+  assert.deepEqual(warning, {
+    code: "module_not_webassembly",
+    severity: "warning",
+    message:
+      "module 'modules/echo.wasm' is not a WebAssembly binary module (missing WebAssembly magic header); the audit will fail it",
+  });
+  assert.deepEqual(
+    verificationReport(verified).manifest_warnings,
+    verified.manifestWarnings,
+    "the report carries it",
+  );
 });

@@ -34,6 +34,12 @@ export async function verify(args: string[]): Promise<number> {
         ...(values["trust-store"] === undefined ? {} : { trust_store: values["trust-store"] }),
       }),
     );
+    // Warnings do not fail verification, but a reader of the text output must see them.
+    for (const warning of verified.manifestWarnings) {
+      printLine(
+        kv("skills.package.verify.warning", { code: warning.code, message: warning.message }),
+      );
+    }
   }
   return EXIT.OK;
 }

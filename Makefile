@@ -5,7 +5,7 @@ CLI := $(NODE) src/cli/main.ts
 OUT := examples/out
 EXAMPLES := echo-http fetch-anything
 
-.PHONY: dev demo-cluster help install check fuzz soak-short test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
+.PHONY: chart-lint dev demo-cluster help install check fuzz soak-short test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
 
 help:
 	@echo "make dev        the operator on a local control plane with example Skills (Ctrl-C stops it all)"
@@ -18,6 +18,7 @@ help:
 	@echo "make check      typecheck + lint + tests + a short soak of the scale benchmark"
 	@echo "make bench      run the benchmarks"
 	@echo "make fuzz       the property tests with 200x their CI run count (PALYRA_FUZZ_SCALE=N)"
+	@echo "make chart-lint helm lint --strict and helm template of charts/ (helm built from its Go module, cached)"
 	@echo "make e2e-kind   kind/testcontainers end-to-end tests (needs a Docker engine)"
 
 node_modules/.bin/node: package-lock.json
@@ -82,6 +83,15 @@ test: install
 # kube-apiserver, etcd and kubectl built from the pinned Go modules (cached under .cache/).
 control-plane:
 	@bash hack/control-plane/build.sh >/dev/null
+
+# helm from the pinned Go module (cached under .cache/), a test tool for the chart.
+HELM = $$(bash hack/helm/build.sh)
+CHART := charts/palyra-skills-operator
+# Render for the Kubernetes release the local control plane is built from.
+KUBE_VERSION = $$(awk '$$1 == "k8s.io/kubernetes" { print $$2 }' hack/control-plane/kube-apiserver/go.mod)
+
+chart-lint:
+	@helm=$(HELM) && $$helm lint --strict $(CHART) && $$helm template palyra $(CHART) --namespace palyra-system --kube-version $(KUBE_VERSION) >/dev/null && echo "chart-lint: $(CHART) lints and renders"
 
 test-integration: install control-plane
 	npm run test:integration

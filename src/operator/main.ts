@@ -30,6 +30,9 @@ const USAGE = `usage: palyra-skills-operator [flags]
   --no-webhook-registration    serve the webhook but leave its configuration to someone else
   --webhook-certificate-validity SECONDS  serving-certificate lifetime (default 31536000; renewed
                                when a third remains)
+  --webhook-certificates self|secret  self (default): issue and renew the CA and certificate in
+                               --webhook-secret; secret: only read tls.crt, tls.key and ca.crt
+                               from it (cert-manager writes them), picking up renewals
   --admin-group NAME           may edit trust stores and exempt namespaces (repeatable; default
                                system:masters)
   --leader-elect true|false    reconcile only while holding a Lease in --namespace (default true)
@@ -99,6 +102,7 @@ async function main(): Promise<number> {
         "no-webhook-registration": { type: "boolean" },
         "admin-group": { type: "string", multiple: true },
         "webhook-certificate-validity": { type: "string" },
+        "webhook-certificates": { type: "string" },
         "leader-elect": { type: "string" },
         "kube-api-timeout": { type: "string" },
         "artifact-read-timeout": { type: "string" },
@@ -178,7 +182,12 @@ async function main(): Promise<number> {
     const webhookAddress = values["webhook-bind-address"];
     if (webhookAddress !== undefined) {
       const { host, port } = parseAddress(webhookAddress, "--webhook-bind-address");
+      const certificates = values["webhook-certificates"] ?? "self";
+      if (certificates !== "self" && certificates !== "secret") {
+        throw new Error("--webhook-certificates must be self or secret");
+      }
       config.webhook = {
+        certificateSource: certificates,
         host,
         port,
         secretName: values["webhook-secret"] ?? "palyra-skills-webhook-tls",

@@ -32,6 +32,11 @@ export interface CertificateOptions {
   validitySeconds?: number;
   caValiditySeconds?: number;
   now?: () => Date;
+  /**
+   * Another issuer (cert-manager) owns the Secret: read `tls.crt`, `tls.key` and `ca.crt`,
+   * never write. Renewal is that issuer's; every refresh picks up what it wrote.
+   */
+  readOnly?: boolean;
 }
 
 interface SecretObject {
@@ -98,6 +103,7 @@ export class WebhookCertificates {
 
   /** The current certificate, issuing or renewing (and storing) it when needed. */
   async ensure(): Promise<WebhookCertificate> {
+    if (this.#opts.readOnly) return this.#readIssued();
     for (let attempt = 0; attempt < 5; attempt++) {
       const secret = await this.#read();
       const current = secret ? this.#decode(secret) : undefined;
@@ -139,6 +145,38 @@ export class WebhookCertificates {
     throw new Error(
       `could not settle the webhook certificate in Secret ${this.#opts.namespace}/${this.#opts.secretName}`,
     );
+  }
+
+  async #readIssued(): Promise<WebhookCertificate> {
+    const where = `Secret ${this.#opts.namespace}/${this.#opts.secretName}`;
+    const secret = await this.#read();
+    if (secret === undefined) {
+      throw new Error(
+        `${where} does not exist yet (--webhook-certificates secret: is its issuer, e.g. cert-manager, running?)`,
+      );
+    }
+    const d = secret.data ?? {};
+    const certPem = unb64(d["tls.crt"]);
+    const keyPem = unb64(d["tls.key"]);
+    const caBundlePem = unb64(d["ca.crt"]);
+    const missing = [
+      ["tls.crt", certPem],
+      ["tls.key", keyPem],
+      ["ca.crt", caBundlePem],
+    ].filter(([, value]) => !value);
+    if (missing.length > 0) {
+      throw new Error(`${where} lacks ${missing.map(([k]) => k).join(", ")}`);
+    }
+    let notAfter: Date;
+    try {
+      notAfter = new Date(new X509Certificate(certPem).validTo);
+    } catch (error) {
+      throw new Error(`${where}: tls.crt is not a PEM certificate (${(error as Error).message})`);
+    }
+    if (!coversNames(certPem, this.#opts.dnsNames, this.#opts.ipAddresses ?? [])) {
+      throw new Error(`${where}: tls.crt does not name ${this.#opts.dnsNames.join(", ")}`);
+    }
+    return { caBundlePem, certPem, keyPem, notAfter };
   }
 
   async #read(): Promise<SecretObject | undefined> {

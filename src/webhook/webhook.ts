@@ -33,6 +33,8 @@ export interface WebhookConfig {
   /** How the API server reaches the webhook: a Service in the cluster, else this process's URL. */
   service?: { namespace: string; name: string; port: number };
   secretName: string;
+  /** `self`: issue and renew into the Secret; `secret`: only read what another issuer wrote. */
+  certificateSource?: "self" | "secret";
   configurationName: string;
   /** Manage the ValidatingWebhookConfiguration (off when a chart owns it and only the caBundle is injected elsewhere). */
   register: boolean;
@@ -77,6 +79,7 @@ export class Webhook {
         ? [`${svc.name}.${svc.namespace}.svc`, `${svc.name}.${svc.namespace}.svc.cluster.local`]
         : ["localhost"],
       ...(svc ? {} : { ipAddresses: ["127.0.0.1"] }),
+      readOnly: cfg.certificateSource === "secret",
       ...(cfg.certificateValiditySeconds
         ? { validitySeconds: cfg.certificateValiditySeconds }
         : {}),

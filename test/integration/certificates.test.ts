@@ -8,6 +8,7 @@ import { X509Certificate } from "node:crypto";
 import { after, before, test } from "node:test";
 import { KubeClient } from "../../src/kube/client.ts";
 import { KubeConfig } from "../../src/kube/kubeconfig.ts";
+import { createCertificateAuthority, issueServingCertificate } from "../../src/tls/pki.ts";
 import { WebhookCertificates } from "../../src/webhook/certificates.ts";
 import { testCluster } from "../support/kube.ts";
 import { ensureNamespace, unique } from "../support/resources.ts";
@@ -73,5 +74,66 @@ test("a leaf with a third of its life left is renewed under the same CA; a CA du
   assert.ok(
     !leaf.checkIssued(oldCa) && bundle.some((ca) => leaf.checkIssued(ca)),
     "the new leaf comes from the new CA",
+  );
+});
+
+/** Writes a Secret the way cert-manager does: kubernetes.io/tls with tls.crt, tls.key, ca.crt. */
+async function writeIssuedSecret(name: string, dnsNames: string[], rv?: string): Promise<string> {
+  const ca = createCertificateAuthority({ commonName: "external issuer" });
+  const leaf = issueServingCertificate(ca, { commonName: dnsNames[0] ?? "x", dnsNames });
+  const body = {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "kubernetes.io/tls",
+    metadata: { name, ...(rv ? { resourceVersion: rv } : {}) },
+    data: {
+      "tls.crt": Buffer.from(leaf.certPem).toString("base64"),
+      "tls.key": Buffer.from(leaf.keyPem).toString("base64"),
+      "ca.crt": Buffer.from(ca.certPem).toString("base64"),
+    },
+  };
+  const path = `/api/v1/namespaces/${NS}/secrets`;
+  const written = rv
+    ? await client.request<{ metadata: { resourceVersion: string } }>(`${path}/${name}`, {
+        method: "PUT",
+        body,
+      })
+    : await client.request<{ metadata: { resourceVersion: string } }>(path, {
+        method: "POST",
+        body,
+      });
+  return written.metadata.resourceVersion;
+}
+
+test("with another issuer (cert-manager) the Secret is only read: a clear error until it exists, its renewals picked up, never written", async () => {
+  const secret = unique("tls");
+  const readOnly = new WebhookCertificates(client, {
+    namespace: NS,
+    secretName: secret,
+    dnsNames: ["webhook.palyra-system.svc"],
+    readOnly: true,
+  });
+  await assert.rejects(readOnly.ensure(), /does not exist yet .*cert-manager/);
+  const rv = await writeIssuedSecret(secret, ["webhook.palyra-system.svc"]);
+  const first = await readOnly.ensure();
+  assert.match(first.caBundlePem, /BEGIN CERTIFICATE/);
+  const rv2 = await writeIssuedSecret(secret, ["webhook.palyra-system.svc"], rv);
+  const second = await readOnly.ensure();
+  assert.notEqual(second.certPem, first.certPem, "the issuer's renewal is picked up");
+  const stored = await client.request<{ metadata: { resourceVersion: string } }>(
+    `/api/v1/namespaces/${NS}/secrets/${secret}`,
+  );
+  assert.equal(stored.metadata.resourceVersion, rv2, "the operator never wrote the Secret");
+
+  const wrongName = unique("tls");
+  await writeIssuedSecret(wrongName, ["other.example"]);
+  await assert.rejects(
+    new WebhookCertificates(client, {
+      namespace: NS,
+      secretName: wrongName,
+      dnsNames: ["webhook.palyra-system.svc"],
+      readOnly: true,
+    }).ensure(),
+    /tls\.crt does not name webhook\.palyra-system\.svc/,
   );
 });

@@ -5,7 +5,7 @@ CLI := $(NODE) src/cli/main.ts
 OUT := examples/out
 EXAMPLES := echo-http fetch-anything
 
-.PHONY: chart-lint dev demo-cluster help install check fuzz soak-short test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
+.PHONY: chart-lint helm dev demo-cluster help install check fuzz soak-short test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
 
 help:
 	@echo "make dev        the operator on a local control plane with example Skills (Ctrl-C stops it all)"
@@ -93,7 +93,11 @@ KUBE_VERSION = $$(awk '$$1 == "k8s.io/kubernetes" { print $$2 }' hack/control-pl
 chart-lint:
 	@helm=$(HELM) && $$helm lint --strict $(CHART) && $$helm template palyra $(CHART) --namespace palyra-system --kube-version $(KUBE_VERSION) >/dev/null && echo "chart-lint: $(CHART) lints and renders"
 
-test-integration: install control-plane
+# helm is built before the integration tests, which render the chart with it.
+helm:
+	@bash hack/helm/build.sh >/dev/null
+
+test-integration: install control-plane helm
 	npm run test:integration
 
 cluster-up: install control-plane

@@ -98,7 +98,8 @@ export interface KubeRequest {
 interface Connection {
   server: URL;
   agent: Agent | HttpAgent;
-  headers: Record<string, string>;
+  /** Authorization and impersonation headers (Impersonate-Group may repeat: an array). */
+  headers: Record<string, string | string[]>;
   tls: Pick<RequestOptions, "ca" | "cert" | "key" | "servername" | "rejectUnauthorized">;
 }
 
@@ -233,7 +234,7 @@ export class KubeClient {
       if (v !== undefined) url.searchParams.set(k, String(v));
     }
     const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
-    const headers: Record<string, string> = {
+    const headers: Record<string, string | string[]> = {
       ...conn.headers,
       Accept: req.accept ?? "application/json",
       "User-Agent": this.#userAgent,
@@ -275,7 +276,7 @@ async function connection(
 ): Promise<Connection> {
   const cluster = config.getCurrentCluster();
   if (!cluster) throw new Error("kubeconfig has no current cluster");
-  const opts: RequestOptions & { headers: Record<string, string> } = { headers: {} };
+  const opts: RequestOptions & { headers: Record<string, string | string[]> } = { headers: {} };
   await config.applyToHTTPSOptions(opts);
   const server = new URL(cluster.server);
   const tls: Connection["tls"] = {};
@@ -284,9 +285,11 @@ async function connection(
   if (opts.key) tls.key = opts.key;
   if (opts.servername) tls.servername = opts.servername;
   if (opts.rejectUnauthorized === false) tls.rejectUnauthorized = false;
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(opts.headers ?? {})) {
-    if (typeof v === "string") headers[k] = v;
+    if (typeof v === "string" || (Array.isArray(v) && v.every((x) => typeof x === "string"))) {
+      headers[k] = v;
+    }
   }
   if (opts.auth) headers.Authorization = `Basic ${Buffer.from(opts.auth).toString("base64")}`;
   if (previous && sameTls(previous.tls, tls)) {

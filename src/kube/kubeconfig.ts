@@ -47,6 +47,10 @@ export interface User {
   password?: string;
   exec?: ExecConfig;
   authProvider?: unknown;
+  /** Impersonation (kubectl's --as / --as-group / --as-uid, kubeconfig `as`, `as-groups`, `as-uid`). */
+  as?: string;
+  asGroups?: string[];
+  asUid?: string;
 }
 
 export interface Context {
@@ -137,6 +141,9 @@ export class KubeConfig {
             })
           : undefined,
         authProvider: u["auth-provider"],
+        as: str(u.as),
+        asGroups: Array.isArray(u["as-groups"]) ? u["as-groups"].map(String) : undefined,
+        asUid: str(u["as-uid"]),
       });
     });
     this.contexts = list("contexts").map((entry) => {
@@ -228,6 +235,15 @@ export class KubeConfig {
     if (token) opts.headers.Authorization = `Bearer ${token}`;
     else if (user.username !== undefined && user.password !== undefined) {
       opts.auth = `${user.username}:${user.password}`;
+    }
+    // Acting as another identity: the API server authorizes every request as that identity
+    // (the credentials above must be allowed to `impersonate` it).
+    if (user.as !== undefined) {
+      opts.headers["Impersonate-User"] = user.as;
+      if (user.asGroups?.length) opts.headers["Impersonate-Group"] = user.asGroups;
+      if (user.asUid !== undefined) opts.headers["Impersonate-Uid"] = user.asUid;
+    } else if (user.asGroups?.length || user.asUid !== undefined) {
+      throw new Error(`kubeconfig user ${user.name}: as-groups and as-uid need as (a user name)`);
     }
   }
 

@@ -27,6 +27,7 @@ export interface OperatorMetrics {
   skillVerifications: Counter<"result">;
   statusWrites: Counter<"kind">;
   tofuPins: Counter<"result">;
+  tofuMismatches: Counter;
   skills: Gauge<"state" | "namespace">;
   admissionReviews: Counter<"webhook" | "operation" | "kind" | "result">;
   admissionDuration: Histogram<"operation" | "kind" | "allowed">;
@@ -148,6 +149,11 @@ export function createMetrics(): OperatorMetrics {
       name: "palyra_trust_tofu_pins_total",
       help: "Trust-On-First-Use pin attempts, by result (pinned, conflict).",
       labelNames: ["result"],
+      registers,
+    }),
+    tofuMismatches: new Counter({
+      name: "palyra_trust_tofu_mismatches_total",
+      help: "Skills found signed by another key than their publisher's TOFU pin (each Skill and artifact counted once).",
       registers,
     }),
     skills: new Gauge({

@@ -1,6 +1,7 @@
 /**
  * The operator against the real API server: a real operator process, real watches and status
- * subresource, artifacts from a real HTTPS server on 127.0.0.1 with its own CA.
+ * subresource, artifacts from a real HTTPS server on 127.0.0.1 with its own CA. The operator
+ * runs as the Helm chart installs it: its flags and its ServiceAccount's RBAC, nothing more.
  */
 
 import assert from "node:assert/strict";
@@ -10,7 +11,11 @@ import { skillArtifact } from "../../hack/dev/artifacts.ts";
 import type { SkillSpec } from "../../src/api/v1alpha1/types.generated.ts";
 import { installCrds } from "../support/crds.ts";
 import { kube, waitFor } from "../support/kube.ts";
-import { type RunningOperator, startOperator } from "../support/operator.ts";
+import {
+  forbiddenRequests,
+  type RunningOperator,
+  startChartOperator,
+} from "../support/operator.ts";
 import {
   API,
   condition,
@@ -43,12 +48,14 @@ before(async () => {
   await installCrds();
   await ensureNamespace(STORE_NS);
   await server.start();
-  operator = await startOperator();
+  operator = await startChartOperator();
 });
 
 after(async () => {
+  const forbidden = operator ? await forbiddenRequests(operator) : 0;
   const code = await operator?.stop();
   await server.stop();
+  assert.equal(forbidden, 0, "every request was allowed by the chart's RBAC");
   assert.equal(code, 0, `operator exit code; stderr: ${operator?.stderr.join("")}`);
 });
 
@@ -337,6 +344,10 @@ describe("trust on first use", () => {
       (e) => e.reason === "TofuKeyMismatch" && e.involvedObject.name === "evil",
       "TofuKeyMismatch",
     );
+    assert.ok(
+      (await operator.metric("palyra_trust_tofu_mismatches_total")) >= 1,
+      "the mismatch is counted for the alert",
+    );
     const after = await readTrustStore(STORE_NS, t.store);
     assert.equal(after.rv, pinned.rv, "the trust store was not written again");
     assert.deepEqual(after.doc.tofu_publishers, { newco: v1.publicKeyHex });
@@ -367,7 +378,7 @@ describe("trust on first use", () => {
   });
 
   test("two operator processes racing to pin different keys for one publisher end with exactly one pin", async () => {
-    const second = await startOperator(["--leader-elect=false"]);
+    const second = await startChartOperator(["--leader-elect=false"]);
     try {
       const t = await tenant({ allowTofu: true });
       const k1 = skillArtifact({ publisher: "racer", skillId: "racer.echo", keySeed: 41 });
@@ -397,6 +408,7 @@ describe("trust on first use", () => {
       assert.equal(readyReason(loser), "TofuKeyMismatch");
       assert.equal(Object.keys(store.doc.tofu_publishers ?? {}).length, 1);
     } finally {
+      assert.equal(await forbiddenRequests(second), 0);
       assert.equal(await second.stop(), 0);
     }
   });
@@ -528,7 +540,7 @@ describe("sources and lifecycle", () => {
     const store = await readTrustStore(STORE_NS, t.store);
 
     assert.equal(await operator.stop(), 0);
-    operator = await startOperator();
+    operator = await startChartOperator();
     // Idle: every Skill in the cluster reconciled at least once by the new process.
     await waitFor("the new operator reconciled every Skill", async () => {
       const total = (await kube("GET", `${API}/skills`)).body as unknown as { items: unknown[] };

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { get } from "node:http";
 import { OPERATOR_NODE_FLAGS } from "../../src/operator/runtime.ts";
+import { chartIdentity } from "./chart.ts";
 import { testCluster } from "./kube.ts";
 
 const MAIN = new URL("../../src/operator/main.ts", import.meta.url).pathname;
@@ -143,4 +144,18 @@ export async function startOperator(
       return exited;
     },
   };
+}
+
+/**
+ * The operator as the chart installs it: the rendered Deployment's flags and a token of the
+ * chart's ServiceAccount, so every request it makes is authorized by the chart's RBAC alone.
+ */
+export async function startChartOperator(args: string[] = []): Promise<RunningOperator> {
+  const identity = await chartIdentity();
+  return startOperator([...identity.args, ...args], identity.kubeconfig);
+}
+
+/** Requests the API server refused as forbidden: the chart's RBAC missed something if > 0. */
+export function forbiddenRequests(op: RunningOperator): Promise<number> {
+  return op.metric("palyra_kube_api_requests_total", { code: "403" });
 }

@@ -140,3 +140,25 @@ test("in-cluster: the API server from the environment, the service account's tok
     else process.env.KUBERNETES_SERVICE_PORT = saved.port;
   }
 });
+
+test("impersonation: as, as-groups and as-uid become Impersonate-* headers; groups without a user are refused", async () => {
+  const kc = new KubeConfig();
+  kc.loadFromString(`current-context: sa
+clusters: [{name: k, cluster: {server: "https://x"}}]
+users:
+- {name: admin-as-sa, user: {token: t, as: "system:serviceaccount:palyra-system:op", as-groups: ["system:serviceaccounts", "system:authenticated"], as-uid: "42"}}
+- {name: groups-only, user: {token: t, as-groups: [g]}}
+contexts: [{name: sa, context: {cluster: k, user: admin-as-sa}}, {name: bad, context: {cluster: k, user: groups-only}}]
+`);
+  const opts: Options = {};
+  await kc.applyToHTTPSOptions(opts);
+  assert.equal(opts.headers?.Authorization, "Bearer t");
+  assert.equal(opts.headers?.["Impersonate-User"], "system:serviceaccount:palyra-system:op");
+  assert.deepEqual(opts.headers?.["Impersonate-Group"], [
+    "system:serviceaccounts",
+    "system:authenticated",
+  ]);
+  assert.equal(opts.headers?.["Impersonate-Uid"], "42");
+  kc.currentContext = "bad";
+  await assert.rejects(kc.applyToHTTPSOptions({}), /as-groups and as-uid need as/);
+});

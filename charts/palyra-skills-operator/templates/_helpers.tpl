@@ -26,3 +26,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "palyra.serviceAccountName" -}}
 {{- default (include "palyra.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
+
+{{- define "palyra.image" -}}
+{{- if .Values.image.digest -}}
+{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- else -}}
+{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+{{- end -}}
+{{- end -}}
+
+{{- define "palyra.webhookSecret" -}}
+{{ include "palyra.fullname" . }}-webhook-tls
+{{- end -}}
+
+{{- define "palyra.webhookService" -}}
+{{ include "palyra.fullname" . }}-webhook
+{{- end -}}

@@ -141,8 +141,11 @@ export class SkillReconciler {
       });
     }
 
-    for (const e of decision.events)
+    for (const e of decision.events) {
       d.events.record(skillTarget(skill), e.type, e.reason, e.message);
+      // The decision emits this once per Skill and artifact: a possible key compromise.
+      if (e.reason === "TofuKeyMismatch") d.metrics.tofuMismatches.inc();
+    }
     if (observation.policy.kind === "found") {
       for (const e of decision.policyEvents) {
         d.events.record(policyTarget(observation.policy.policy), e.type, e.reason, e.message);

@@ -9,6 +9,7 @@ import { after, before, describe, test } from "node:test";
 import { ArtifactServer } from "../../hack/dev/artifact-server.ts";
 import { skillArtifact } from "../../hack/dev/artifacts.ts";
 import type { SkillSpec } from "../../src/api/v1alpha1/types.generated.ts";
+import { PIN_HISTORY_ANNOTATION, parsePinHistory } from "../../src/trust/pin-history.ts";
 import { installCrds } from "../support/crds.ts";
 import { kube, waitFor } from "../support/kube.ts";
 import {
@@ -300,6 +301,14 @@ describe("trust on first use", () => {
     assert.equal(condition(first, "Trusted")?.reason, "TofuNewlyPinned");
     const pinned = await readTrustStore(STORE_NS, t.store);
     assert.deepEqual(pinned.doc.tofu_publishers, { newco: v1.publicKeyHex });
+    // Who pinned it and when, recorded beside the pin in the same write.
+    const cm = await kube("GET", `/api/v1/namespaces/${STORE_NS}/configmaps/${t.store}`);
+    const annotations = (cm.body.metadata as { annotations?: Record<string, string> }).annotations;
+    const record = parsePinHistory(annotations?.[PIN_HISTORY_ANNOTATION]).newco;
+    assert.equal(record?.key, v1.publicKeyHex);
+    assert.equal(record?.skill, `${t.ns}/v1`);
+    assert.equal(record?.keyId, first.status?.keyId);
+    assert.ok(Math.abs(Date.parse(record?.pinnedAt ?? "") - Date.now()) < 120_000);
     await waitForEvent(
       t.ns,
       (e) => e.reason === "TofuPinned" && /newco/.test(e.message),

@@ -1,17 +1,18 @@
 /**
  * The operator as a real process against the test control plane: started from
- * src/operator/main.ts with the cluster's kubeconfig, its JSON logs collected, ready once
+ * bin/palyra-skills-operator.mjs, the container image's entry point (it re-executes itself with
+ * the operator's Node flags), with the cluster's kubeconfig, its JSON logs collected, ready once
  * /readyz answers 200, stopped with SIGTERM (and its exit code checked by the caller).
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { get } from "node:http";
-import { OPERATOR_NODE_FLAGS } from "../../src/operator/runtime.ts";
 import { chartIdentity } from "./chart.ts";
 import { testCluster } from "./kube.ts";
 
-const MAIN = new URL("../../src/operator/main.ts", import.meta.url).pathname;
+// The image's entry point (Dockerfile CMD): tests run exactly what the container runs.
+const ENTRY = new URL("../../bin/palyra-skills-operator.mjs", import.meta.url).pathname;
 // Each test file (a process of its own) elects on its own Lease, so an operator that a file
 // left holding a lease never stalls the next file's operators.
 const LEASE = `palyra-test-${process.pid}-${randomBytes(3).toString("hex")}`;
@@ -54,8 +55,7 @@ export async function startOperator(
   const child = spawn(
     process.execPath,
     [
-      ...OPERATOR_NODE_FLAGS,
-      MAIN,
+      ENTRY,
       "--kubeconfig",
       kubeconfig,
       "--metrics-bind-address",

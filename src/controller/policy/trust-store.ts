@@ -8,6 +8,7 @@ import type { SkillTrustPolicy } from "../../api/v1alpha1/types.generated.ts";
 import { SkillError } from "../../artifact/errors.ts";
 import { KubeApiError, type KubeRequester, MERGE_PATCH } from "../../kube/client.ts";
 import type { Informer, KubeObject } from "../../kube/informer.ts";
+import { PIN_HISTORY_ANNOTATION, type PinRecord, withPinRecord } from "../../trust/pin-history.ts";
 import {
   EMPTY_TRUST_STORE,
   parseTrustStore,
@@ -18,7 +19,7 @@ import {
 import type { TrustStoreObservation, TrustStoreRef } from "../skill/decide.ts";
 
 interface ConfigMap {
-  metadata: { resourceVersion?: string; uid?: string };
+  metadata: { resourceVersion?: string; uid?: string; annotations?: Record<string, string> };
   data?: Record<string, string>;
 }
 
@@ -103,15 +104,27 @@ export class TrustStoreCache {
     return parsed?.kind === "ok" ? parsed.store : undefined;
   }
 
-  /** Writes a first-use pin; "conflict" when the store changed since it was read. */
+  /**
+   * Writes a first-use pin and its record (who, when) in one patch; "conflict" when the store
+   * changed since it was read.
+   */
   async pin(
     observed: Extract<TrustStoreObservation, { kind: "ok" }>,
     publisher: string,
     key: string,
+    record: Omit<PinRecord, "key">,
   ): Promise<PinResult> {
     const { ref } = observed;
     const id = `${ref.namespace}/${ref.name}`;
     const next = serializeTrustStore(pinTofuKey(observed.store, publisher, key));
+    // The cached object is the one read at observed.resourceVersion (the patch's precondition
+    // fails otherwise), so its annotation is the history to extend.
+    const cached = this.#objects.get(id);
+    const previous =
+      cached?.resourceVersion === observed.resourceVersion
+        ? cached.object?.metadata.annotations?.[PIN_HISTORY_ANNOTATION]
+        : undefined;
+    const history = withPinRecord(previous, publisher, { ...record, key });
     try {
       const object = await this.#client.request<ConfigMap>(
         `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/configmaps/${encodeURIComponent(ref.name)}`,
@@ -119,7 +132,10 @@ export class TrustStoreCache {
           method: "PATCH",
           contentType: MERGE_PATCH,
           body: {
-            metadata: { resourceVersion: observed.resourceVersion },
+            metadata: {
+              resourceVersion: observed.resourceVersion,
+              annotations: { [PIN_HISTORY_ANNOTATION]: history },
+            },
             data: { [ref.key]: next },
           },
           timeoutMs: 30_000,

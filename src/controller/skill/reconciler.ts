@@ -109,7 +109,11 @@ export class SkillReconciler {
       const ts = observation.trustStore;
       const policy = observation.policy.kind === "found" ? observation.policy.policy : undefined;
       if (ts?.kind !== "ok" || !policy) throw new Error("pin decided without a trust store");
-      const result = await d.trustStores.pin(ts, decision.pin.publisher, decision.pin.key);
+      const result = await d.trustStores.pin(ts, decision.pin.publisher, decision.pin.key, {
+        keyId: decision.pin.keyId,
+        skill: key,
+        pinnedAt: new Date().toISOString(),
+      });
       d.metrics.tofuPins.inc({ result });
       if (result === "conflict") {
         // Someone else changed the store since we read it: observe again, never overwrite.

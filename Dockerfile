@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# palyra-skills-operator: a small Node 24 image running as non-root with production
+# dependencies only. TypeScript runs as is (Node 24 strips types), so there is no build step.
+# The entry point is bin/palyra-skills-operator.mjs, the same file the integration tests start.
+
+FROM node:24-bookworm-slim AS dependencies
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Production dependencies only, without install scripts: sodium-native ships prebuilt
+# binaries, and the `node` package (the project's own Node for development) is not needed on
+# an image that is Node 24 already.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && rm -rf node_modules/node node_modules/.bin/node \
+ && npm cache clean --force
+
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=dependencies /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY src ./src
+COPY crds ./crds
+# Numeric, so runAsNonRoot can verify it without a passwd entry (matches the chart).
+USER 65532:65532
+EXPOSE 8080 9443
+ENTRYPOINT ["node", "bin/palyra-skills-operator.mjs"]

@@ -1,11 +1,15 @@
 import { readFileSync } from "node:fs";
 import { ED25519_BACKEND } from "../artifact/ed25519.ts";
 import { SkillError } from "../artifact/errors.ts";
-import { UsageError } from "./cli-error.ts";
+import { ClusterError, UsageError } from "./cli-error.ts";
+import * as approveCommand from "./commands/approve.ts";
 import * as auditCommand from "./commands/audit.ts";
 import * as buildCommand from "./commands/build.ts";
+import * as desiredStateCommand from "./commands/desired-state.ts";
 import * as inspectCommand from "./commands/inspect.ts";
 import * as keygenCommand from "./commands/keygen.ts";
+import * as pinsCommand from "./commands/pins.ts";
+import * as statusCommand from "./commands/status.ts";
 import * as trustCommand from "./commands/trust.ts";
 import * as verifyCommand from "./commands/verify.ts";
 import { EXIT } from "./exit-codes.ts";
@@ -19,9 +23,16 @@ const COMMANDS: Record<string, Command> = {
   audit: { usage: auditCommand.usage, run: auditCommand.audit },
   inspect: { usage: inspectCommand.usage, run: inspectCommand.inspect },
   trust: { usage: trustCommand.usage, run: trustCommand.trust },
+  // On a cluster (also as `kubectl palyra-skill ...`):
+  status: { usage: statusCommand.usage, run: statusCommand.status },
+  approve: { usage: approveCommand.usage, run: approveCommand.approve },
+  quarantine: { usage: desiredStateCommand.quarantineUsage, run: desiredStateCommand.quarantine },
+  enable: { usage: desiredStateCommand.enableUsage, run: desiredStateCommand.enable },
+  pins: { usage: pinsCommand.usage, run: pinsCommand.pins },
 };
 
-const HELP = `palyra-skill: build, sign, verify and audit .palyra-skill artifacts
+const HELP = `palyra-skill: build, sign, verify and audit .palyra-skill artifacts, and look at and
+approve Skills on a cluster (as a kubectl plugin: kubectl palyra-skill ...)
 
 Usage:
 ${Object.values(COMMANDS)
@@ -47,6 +58,8 @@ function report(error: unknown, json: boolean): number {
     [code, message, exit] = [error.code, error.message, EXIT.REJECTED];
   } else if (error instanceof UsageError) {
     [code, message, exit] = [error.code, error.message, EXIT.USAGE];
+  } else if (error instanceof ClusterError) {
+    [code, message, exit] = [error.code, error.message, EXIT.REJECTED];
   } else if (isParseArgsError(error)) {
     [code, message, exit] = ["USAGE", (error as Error).message, EXIT.USAGE];
   } else {

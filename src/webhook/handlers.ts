@@ -74,8 +74,11 @@ function governingPolicy(
   namespace: string,
   skill?: Pick<Skill, "spec">,
 ): SkillTrustPolicy | undefined {
-  const probe = skill ?? { spec: { skillId: "", publisher: "", source: {} } };
-  const resolved = resolvePolicy(probe, snap.policies(), snap.namespaceLabels(namespace));
+  const resolved = resolvePolicy(
+    skill ?? { spec: {} },
+    snap.policies(),
+    snap.namespaceLabels(namespace),
+  );
   return resolved.kind === "found" ? resolved.policy : undefined;
 }
 

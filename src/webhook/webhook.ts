@@ -129,6 +129,9 @@ export class Webhook {
 
   /** Re-checks the certificate (renewing it when due) and the registration; never throws. */
   refresh(): Promise<void> {
+    // Before the server listens there is no port to register (policy events arrive while the
+    // caches fill, before start() is done); start() refreshes once it listens.
+    if (this.#server === undefined || this.port === 0) return Promise.resolve();
     if (this.#pending) {
       this.#again = true;
       return this.#pending;

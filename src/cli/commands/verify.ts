@@ -1,6 +1,8 @@
 import { parseArgs } from "node:util";
 import { verificationReport } from "../../artifact/verify.ts";
 import { UsageError } from "../cli-error.ts";
+import { withCluster } from "../cluster/connection.ts";
+import { verifyAgainstCluster } from "../cluster/verify-against-cluster.ts";
 import { EXIT } from "../exit-codes.ts";
 import { kv, printJson, printLine } from "../output.ts";
 import { RUNTIME_FLAGS } from "../runtime-options.ts";
@@ -8,16 +10,34 @@ import { TRUST_FLAGS, verifyWithFlags } from "../trust-options.ts";
 
 export const usage =
   "palyra-skill verify ARTIFACT [--trust-store FILE] [--trusted-publisher PUBLISHER=HEXKEY]... [--allow-tofu] [--init-trust-store] " +
-  "[--runtime-version X.Y.Z] [--runtime-protocol-major N] [--json]";
+  "[--runtime-version X.Y.Z] [--runtime-protocol-major N] [--json]\n" +
+  "  palyra-skill verify ARTIFACT --cluster [--policy NAME] [-n NAMESPACE] [--context NAME] [--kubeconfig FILE] [--json]";
+
+const CLUSTER_MODE_FLAGS = {
+  cluster: { type: "boolean", default: false },
+  policy: { type: "string" },
+  kubeconfig: { type: "string" },
+  context: { type: "string" },
+  namespace: { type: "string", short: "n" },
+} as const;
 
 export async function verify(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { ...TRUST_FLAGS, ...RUNTIME_FLAGS, json: { type: "boolean", default: false } },
+    options: {
+      ...TRUST_FLAGS,
+      ...RUNTIME_FLAGS,
+      ...CLUSTER_MODE_FLAGS,
+      json: { type: "boolean", default: false },
+    },
   });
   if (positionals.length !== 1) throw new UsageError("verify takes exactly one ARTIFACT");
   const path = positionals[0] as string;
+  if (values.cluster) return verifyOnCluster(path, values);
+  for (const flag of ["policy", "kubeconfig", "context", "namespace"] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --cluster`);
+  }
   const verified = await verifyWithFlags(path, values);
   if (values.json) printJson(verificationReport(verified));
   else {
@@ -42,4 +62,50 @@ export async function verify(args: string[]): Promise<number> {
     }
   }
   return EXIT.OK;
+}
+
+async function verifyOnCluster(
+  path: string,
+  values: { [k: string]: string | boolean | string[] | undefined },
+): Promise<number> {
+  for (const flag of ["trust-store", "trusted-publisher", "allow-tofu", "init-trust-store"]) {
+    if (values[flag] !== undefined && values[flag] !== false) {
+      throw new UsageError(
+        `--${flag} cannot be combined with --cluster (the cluster's trust store is used)`,
+      );
+    }
+  }
+  const str = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
+  const flags = {
+    kubeconfig: str("kubeconfig"),
+    context: str("context"),
+    namespace: str("namespace"),
+  };
+  return withCluster(flags, async ({ client, namespace }) => {
+    const result = await verifyAgainstCluster(client, path, namespace, str("policy"));
+    if (values.json) printJson(result);
+    else {
+      printLine(
+        kv("skills.package.verify.cluster", {
+          artifact: path,
+          namespace: result.namespace,
+          policy: result.policy,
+          outcome: result.outcome,
+          trust: result.trust.ok ? result.trust.decision : result.trust.reason,
+          audit: result.audit.passed ? "passed" : "failed",
+          payload_sha256: result.payloadSha256,
+          key_id: result.keyId,
+        }),
+      );
+      if (!result.trust.ok) printLine(`trust: ${result.trust.message}`);
+      else if (result.trust.decision === "tofu_newly_pinned") {
+        printLine(
+          `trust: publisher ${result.publisher} is not pinned yet; the first Skill using this artifact would pin key ${result.keyId} (nothing written now)`,
+        );
+      }
+      for (const reason of result.audit.quarantineReasons) printLine(`audit: ${reason}`);
+    }
+    if (!result.trust.ok) return EXIT.REJECTED;
+    return result.audit.passed ? EXIT.OK : EXIT.QUARANTINE;
+  });
 }

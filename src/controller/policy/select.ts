@@ -50,7 +50,7 @@ export type PolicyResolution =
  * whose namespaceSelector matches. Policies being deleted govern nothing.
  */
 export function resolvePolicy(
-  skill: Pick<Skill, "spec">,
+  skill: { spec: Pick<Skill["spec"], "policyRef"> },
   policies: readonly SkillTrustPolicy[],
   namespaceLabels: Readonly<Record<string, string>>,
 ): PolicyResolution {

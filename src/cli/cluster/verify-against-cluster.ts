@@ -1,0 +1,120 @@
+/**
+ * `verify FILE --cluster`: a local artifact judged exactly as the operator would judge it in a
+ * namespace, before it is published: the governing policy (or --policy), its trust store read
+ * from the cluster, and the operator's own pure verdict (revocations, provenance builders,
+ * allowlist, pins, audit settings). Nothing is written: a first-use pin is reported, not made.
+ */
+
+import { createHash } from "node:crypto";
+import type { SkillTrustPolicy } from "../../api/v1alpha1/types.generated.ts";
+import { DEFAULT_ARCHIVE_LIMITS } from "../../artifact/limits.ts";
+import { inspectArtifactAsync } from "../../artifact/verify.ts";
+import { resolvePolicy } from "../../controller/policy/select.ts";
+import { trustStoreRefOf } from "../../controller/policy/trust-store.ts";
+import { computeVerdict, type Verdict } from "../../controller/skill/verdict.ts";
+import type { KubeClient } from "../../kube/client.ts";
+import { provenanceBuilderId } from "../../sources/artifact-loader.ts";
+import { EMPTY_TRUST_STORE, parseTrustStore, type TrustStore } from "../../trust/store.ts";
+import { ClusterError, UsageError } from "../cli-error.ts";
+import { readInput } from "../io.ts";
+import { listPolicies } from "./skills.ts";
+
+export interface ClusterVerification {
+  artifact: string;
+  namespace: string;
+  policy: string;
+  trustStore: string | null;
+  skillId: string;
+  publisher: string;
+  version: string;
+  payloadSha256: string;
+  keyId: string;
+  trust: Verdict["trust"];
+  audit: Verdict["audit"];
+  /** What the operator would make of a Skill with this artifact. */
+  outcome: "Enabled" | "Quarantined";
+}
+
+async function choosePolicy(
+  client: KubeClient,
+  namespace: string,
+  name: string | undefined,
+): Promise<SkillTrustPolicy> {
+  const policies = await listPolicies(client);
+  if (name !== undefined) {
+    const policy = policies.find((p) => p.metadata.name === name);
+    if (!policy)
+      throw new ClusterError(`no SkillTrustPolicy named ${JSON.stringify(name)}`, "NOT_FOUND");
+    return policy;
+  }
+  const ns = await client.request<{ metadata: { labels?: Record<string, string> } }>(
+    `/api/v1/namespaces/${encodeURIComponent(namespace)}`,
+  );
+  const resolution = resolvePolicy({ spec: {} }, policies, ns.metadata.labels ?? {});
+  if (resolution.kind === "found") return resolution.policy;
+  throw new UsageError(
+    resolution.kind === "ambiguous"
+      ? `several default policies govern namespace ${namespace} (${resolution.names.join(", ")}); choose one with --policy`
+      : `no default SkillTrustPolicy governs namespace ${namespace}; choose one with --policy or -n`,
+  );
+}
+
+async function readStore(
+  client: KubeClient,
+  policy: SkillTrustPolicy,
+): Promise<[TrustStore, string | null]> {
+  const ref = trustStoreRefOf(policy);
+  if (!ref) return [EMPTY_TRUST_STORE, null];
+  const cm = await client.request<{ data?: Record<string, string> }>(
+    `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/configmaps/${encodeURIComponent(ref.name)}`,
+  );
+  const where = `${ref.namespace}/${ref.name}`;
+  const text = cm.data?.[ref.key];
+  if (text === undefined) {
+    throw new ClusterError(
+      `trust store ${where} has no key ${ref.key}; the operator fails closed on it too`,
+      "KUBE_API_ERROR",
+    );
+  }
+  return [parseTrustStore(text), where];
+}
+
+export async function verifyAgainstCluster(
+  client: KubeClient,
+  path: string,
+  namespace: string,
+  policyName: string | undefined,
+): Promise<ClusterVerification> {
+  const bytes = readInput(path, "artifact", {
+    bytes: DEFAULT_ARCHIVE_LIMITS.maxArtifactBytes,
+    code: "ARTIFACT_TOO_LARGE",
+  });
+  const inspected = await inspectArtifactAsync(bytes);
+  const policy = await choosePolicy(client, namespace, policyName);
+  const [store, where] = await readStore(client, policy);
+  const verdict = computeVerdict(
+    {
+      digest: createHash("sha256").update(bytes).digest("hex"),
+      inspected,
+      builderId: provenanceBuilderId(inspected),
+    },
+    policy,
+    store,
+    where !== null,
+  );
+  const m = inspected.manifest;
+  return {
+    artifact: path,
+    namespace,
+    policy: policy.metadata.name ?? "",
+    trustStore: where,
+    skillId: m.skill_id,
+    publisher: m.publisher,
+    version: m.version,
+    payloadSha256: inspected.payloadSha256,
+    keyId: inspected.keyId,
+    trust: verdict.trust,
+    audit: verdict.audit,
+    outcome: verdict.trust.ok && verdict.audit.passed ? "Enabled" : "Quarantined",
+  };
+}

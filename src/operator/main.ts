@@ -44,6 +44,8 @@ const USAGE = `usage: palyra-skills-operator [flags]
   --kube-api-timeout SECONDS   a Kubernetes API request with no answer this long fails and is
                                retried (default 30; watches are not affected)
   --disable-secret-sources     do not watch Secrets (Skills with secretRef fail with a clear reason)
+  --disable-reports            do not write OpenReports Reports (written by default when the
+                               reports.openreports.io CRD is installed)
   --help
 `;
 
@@ -93,6 +95,7 @@ async function main(): Promise<number> {
         "resync-period": { type: "string" },
         "url-refresh-period": { type: "string" },
         "disable-secret-sources": { type: "boolean" },
+        "disable-reports": { type: "boolean" },
         "event-qps": { type: "string" },
         "event-burst": { type: "string" },
         "webhook-bind-address": { type: "string" },
@@ -142,6 +145,7 @@ async function main(): Promise<number> {
       resyncMs: parseDuration("--resync-period", values["resync-period"] ?? "600"),
       urlRefreshMs: parseDuration("--url-refresh-period", values["url-refresh-period"] ?? "600"),
       secretSources: !values["disable-secret-sources"],
+      reports: !values["disable-reports"],
       eventQps: positive("--event-qps", values["event-qps"] ?? "20"),
       eventBurst: positive("--event-burst", values["event-burst"] ?? "25"),
       apiTimeoutMs: parseDuration("--kube-api-timeout", values["kube-api-timeout"] ?? "30"),

@@ -28,6 +28,7 @@ export interface OperatorMetrics {
   statusWrites: Counter<"kind">;
   tofuPins: Counter<"result">;
   tofuMismatches: Counter;
+  reportWrites: Counter<"result">;
   skills: Gauge<"state" | "namespace">;
   admissionReviews: Counter<"webhook" | "operation" | "kind" | "result">;
   admissionDuration: Histogram<"operation" | "kind" | "allowed">;
@@ -154,6 +155,12 @@ export function createMetrics(): OperatorMetrics {
     tofuMismatches: new Counter({
       name: "palyra_trust_tofu_mismatches_total",
       help: "Skills found signed by another key than their publisher's TOFU pin (each Skill and artifact counted once).",
+      registers,
+    }),
+    reportWrites: new Counter({
+      name: "palyra_report_writes_total",
+      help: "OpenReports Report writes, by result (created, updated, deleted, error).",
+      labelNames: ["result"],
       registers,
     }),
     skills: new Gauge({

@@ -25,6 +25,7 @@ import type { KubeConfig } from "../kube/kubeconfig.ts";
 import { LeaderElector } from "../kube/leader.ts";
 import { deepEqual } from "../kube/patch.ts";
 import { WorkQueue } from "../kube/workqueue.ts";
+import { ReportWriter } from "../reports/report-writer.ts";
 import { ArtifactLoader, sourceRefOf } from "../sources/artifact-loader.ts";
 import { fetchHttps } from "../sources/https-source.ts";
 import { KubeObjectSource } from "../sources/object-source.ts";
@@ -45,6 +46,8 @@ export interface OperatorConfig {
   urlRefreshMs?: number;
   /** Let Skills use Secrets as sources (needs list/watch on Secrets). */
   secretSources?: boolean;
+  /** Write OpenReports Reports (when the CRD is installed); default true. */
+  reports?: boolean;
   identity?: string;
   /** Event writes per second and burst (events are throttled so they never crowd out status). */
   eventQps?: number;
@@ -89,6 +92,7 @@ export class Operator {
   #stopping = false;
   #webhook: Webhook | undefined;
   #elector: LeaderElector | undefined;
+  #reports: ReportWriter | undefined;
   #skillReconciler: SkillReconciler;
   #trustStores: TrustStoreCache;
   // Skills by namespace and skill id: what the workload webhook looks up on every review.
@@ -159,6 +163,7 @@ export class Operator {
           });
           for (const skill of this.#skills.list()) this.#skillQueue.add(objectKey(skill.metadata));
           for (const p of this.#policies.list()) this.#policyQueue.add(p.metadata.name ?? "");
+          this.#reports?.markAll();
         },
         onStoppedLeading: () => {
           this.metrics.leaderTransitions.inc();
@@ -190,6 +195,15 @@ export class Operator {
           error,
         }),
     });
+    if (cfg.reports !== false) {
+      this.#reports = new ReportWriter({
+        client: writer,
+        log: this.log,
+        skills: () => this.#skills.list(),
+        leads: () => !this.#elector || this.#elector.leading,
+        onWrite: (result) => this.metrics.reportWrites.inc({ result }),
+      });
+    }
     const trustStores = new TrustStoreCache(writer, this.#configMaps);
     this.#trustStores = trustStores;
     this.#loader = new ArtifactLoader({
@@ -372,6 +386,8 @@ export class Operator {
     this.#ready = false;
     await Promise.all([this.#skillQueue.shutDown(), this.#policyQueue.shutDown()]);
     await this.#events.flush();
+    await this.#reports?.flush();
+    await this.#reports?.stop();
     // Release the lease only after the last write, so the next leader starts from it.
     await this.#elector?.stop();
     await this.#webhook?.stop();
@@ -430,6 +446,17 @@ export class Operator {
       );
       this.#indexSource(key, type === "delete" ? undefined : skill);
       this.#indexSkill(key, type === "delete" ? undefined : skill, type === "delete" ? skill : old);
+      // A verdict written, an approval given or a Skill gone: its namespace's report follows.
+      if (
+        type === "delete" ||
+        type === "add" ||
+        (type === "update" &&
+          old &&
+          (!deepEqual(old.status, skill.status) ||
+            !deepEqual(old.spec.approval, skill.spec.approval)))
+      ) {
+        if (skill.metadata.namespace) this.#reports?.markDirty(skill.metadata.namespace);
+      }
       if (type === "update" && old && !specOrLifecycleChanged(old, skill)) return;
       skillQueue.add(key);
       // governedSkills is a count: refresh it at most about once a second.

@@ -186,6 +186,7 @@ describe("least privilege", () => {
     assert.deepEqual([...written].sort(), [
       "configmaps",
       "events",
+      "reports",
       "skills",
       "skills/status",
       "skilltrustpolicies/status",

@@ -15,8 +15,18 @@ export function crdDocuments(): Record<string, unknown>[] {
 type Condition = { type: string; status: string; reason?: string; message?: string };
 
 /** Creates (or replaces) every CRD and waits until the API server reports it Established. */
-export async function installCrds(): Promise<void> {
-  for (const crd of crdDocuments()) {
+export function installCrds(): Promise<void> {
+  return installCrdDocuments(crdDocuments());
+}
+
+/** The OpenReports Report CRD the tests use (test/fixtures/openreports-report-crd.yaml). */
+export function installOpenReportsCrd(): Promise<void> {
+  const file = new URL("../fixtures/openreports-report-crd.yaml", import.meta.url);
+  return installCrdDocuments([parse(readFileSync(file, "utf8"))]);
+}
+
+export async function installCrdDocuments(documents: Record<string, unknown>[]): Promise<void> {
+  for (const crd of documents) {
     const name = (crd.metadata as { name: string }).name;
     const created = await kube("POST", CRD_PATH, crd);
     if (created.status === 409) {

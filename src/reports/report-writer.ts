@@ -1,0 +1,183 @@
+/**
+ * Keeps one OpenReports Report per namespace in step with its Skills: namespaces are marked
+ * dirty as Skills change, and a short debounce later the leader writes what changed (create,
+ * replace, or delete when the last Skill is gone). Without the Report CRD it logs once and
+ * writes nothing, and looks again every few minutes so installing the CRD later just works.
+ */
+
+import type { Skill } from "../api/v1alpha1/types.generated.ts";
+import { isNotFound, KubeApiError, type KubeRequester, NotLeaderError } from "../kube/client.ts";
+import { deepEqual } from "../kube/patch.ts";
+import type { Logger } from "../operator/log.ts";
+import { buildReport, REPORT_API, REPORT_NAME } from "./openreports.ts";
+
+export interface ReportWriterOptions {
+  client: KubeRequester;
+  log: Logger;
+  /** The Skills as the informer has them now. */
+  skills: () => readonly Skill[];
+  /** Only the leader writes. */
+  leads: () => boolean;
+  debounceMs?: number;
+  /** How often to look for the CRD again while it is missing. */
+  discoveryMs?: number;
+  onWrite?: (kind: "created" | "updated" | "deleted" | "error") => void;
+}
+
+type Available = "unknown" | "yes" | "no";
+
+/** Same report but for metadata (the API server returns keys in its own order). */
+function sameContent(current: Record<string, unknown>, desired: Record<string, unknown>): boolean {
+  const { metadata: _a, ...a } = current;
+  const { metadata: _b, ...b } = desired;
+  return deepEqual(a, b);
+}
+
+export class ReportWriter {
+  #o: ReportWriterOptions;
+  #dirty = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+  #available: Available = "unknown";
+  #checkedAt = 0;
+  #flushing: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(options: ReportWriterOptions) {
+    this.#o = options;
+  }
+
+  /** A Skill in `namespace` changed (or went): its report is recomputed soon. */
+  markDirty(namespace: string): void {
+    if (this.#stopped) return;
+    this.#dirty.add(namespace);
+    if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        void this.flush();
+      }, this.#o.debounceMs ?? 1000);
+      this.#timer.unref();
+    }
+  }
+
+  /** Every namespace with Skills (after gaining leadership: the reports may be stale). */
+  markAll(): void {
+    for (const s of this.#o.skills())
+      if (s.metadata.namespace) this.markDirty(s.metadata.namespace);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#flushing;
+  }
+
+  /** Writes the dirty namespaces' reports now (tests and shutdown call it directly). */
+  flush(): Promise<void> {
+    this.#flushing ??= this.#flushOnce().finally(() => {
+      this.#flushing = undefined;
+    });
+    return this.#flushing;
+  }
+
+  async #crdAvailable(): Promise<boolean> {
+    const now = Date.now();
+    if (this.#available === "yes") return true;
+    if (this.#available === "no" && now - this.#checkedAt < (this.#o.discoveryMs ?? 300_000))
+      return false;
+    this.#checkedAt = now;
+    try {
+      await this.#o.client.request(REPORT_API);
+      this.#o.log.info("OpenReports API found: writing a Report per namespace");
+      this.#available = "yes";
+      return true;
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      if (this.#available !== "no") {
+        this.#o.log.info(
+          "OpenReports Report CRD (reports.openreports.io) is not installed: no reports are written; install it to get them",
+        );
+      }
+      this.#available = "no";
+      return false;
+    }
+  }
+
+  async #flushOnce(): Promise<void> {
+    if (this.#dirty.size === 0 || !this.#o.leads()) return;
+    let available: boolean;
+    try {
+      available = await this.#crdAvailable();
+    } catch (error) {
+      this.#o.log.warn("could not look for the OpenReports API; will retry", { error });
+      this.#retryLater();
+      return;
+    }
+    if (!available) {
+      this.#dirty.clear();
+      return;
+    }
+    const namespaces = [...this.#dirty];
+    this.#dirty.clear();
+    const skills = this.#o.skills();
+    for (const namespace of namespaces) {
+      if (!this.#o.leads()) return;
+      try {
+        await this.#write(namespace, skills);
+      } catch (error) {
+        if (error instanceof NotLeaderError) return;
+        this.#o.onWrite?.("error");
+        this.#o.log.warn("report write failed; will retry", { namespace, error });
+        this.#dirty.add(namespace);
+        // The CRD may have been removed: look again.
+        if (error instanceof KubeApiError && error.notFound) this.#available = "unknown";
+      }
+    }
+    if (this.#dirty.size > 0) this.#retryLater();
+  }
+
+  #retryLater(): void {
+    if (this.#timer === undefined && !this.#stopped) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        void this.flush();
+      }, 5000);
+      this.#timer.unref();
+    }
+  }
+
+  async #write(namespace: string, skills: readonly Skill[]): Promise<void> {
+    const path = `${REPORT_API}/namespaces/${encodeURIComponent(namespace)}/reports`;
+    const desired = buildReport(namespace, skills, Date.now());
+    let current: (Record<string, unknown> & { metadata: { resourceVersion?: string } }) | undefined;
+    try {
+      current = await this.#o.client.request(`${path}/${REPORT_NAME}`);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    if (!desired) {
+      if (current) {
+        await this.#o.client
+          .request(`${path}/${REPORT_NAME}`, { method: "DELETE" })
+          .catch((error) => {
+            if (!isNotFound(error)) throw error;
+          });
+        this.#o.onWrite?.("deleted");
+      }
+      return;
+    }
+    if (!current) {
+      await this.#o.client.request(path, { method: "POST", body: desired });
+      this.#o.onWrite?.("created");
+      return;
+    }
+    if (sameContent(current, desired as unknown as Record<string, unknown>)) return;
+    await this.#o.client.request(`${path}/${REPORT_NAME}`, {
+      method: "PUT",
+      body: {
+        ...desired,
+        metadata: { ...desired.metadata, resourceVersion: current.metadata.resourceVersion },
+      },
+    });
+    this.#o.onWrite?.("updated");
+  }
+}

@@ -10,3 +10,11 @@ test("the TypeScript API types are generated from the CRDs and up to date", () =
   );
   assert.equal(committed, generate(), "run: node scripts/gen-api-types.ts");
 });
+
+test("docs/crd-reference.md is generated from the CRDs and up to date", async () => {
+  const { generate: reference } = await import("../../scripts/gen-crd-reference.ts");
+  const committed = readFileSync(new URL("../../docs/crd-reference.md", import.meta.url), "utf8");
+  assert.equal(committed, reference(), "run: node scripts/gen-crd-reference.ts");
+  assert.match(committed, /^## Skill \(`skills\.palyra\.dev\/v1alpha1`\)$/m);
+  assert.match(committed, /^## SkillTrustPolicy \(`skills\.palyra\.dev\/v1alpha1`\)$/m);
+});

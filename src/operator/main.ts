@@ -46,6 +46,8 @@ const USAGE = `usage: palyra-skills-operator [flags]
   --disable-secret-sources     do not watch Secrets (Skills with secretRef fail with a clear reason)
   --disable-reports            do not write OpenReports Reports (written by default when the
                                reports.openreports.io CRD is installed)
+  --owner-clusterrole NAME     a ClusterRole (the chart's) that owns the webhook configuration,
+                               the webhook Secret and the Reports, so uninstalling removes them
   --help
 `;
 
@@ -96,6 +98,7 @@ async function main(): Promise<number> {
         "url-refresh-period": { type: "string" },
         "disable-secret-sources": { type: "boolean" },
         "disable-reports": { type: "boolean" },
+        "owner-clusterrole": { type: "string" },
         "event-qps": { type: "string" },
         "event-burst": { type: "string" },
         "webhook-bind-address": { type: "string" },
@@ -146,6 +149,7 @@ async function main(): Promise<number> {
       urlRefreshMs: parseDuration("--url-refresh-period", values["url-refresh-period"] ?? "600"),
       secretSources: !values["disable-secret-sources"],
       reports: !values["disable-reports"],
+      ...(values["owner-clusterrole"] ? { ownerClusterRole: values["owner-clusterrole"] } : {}),
       eventQps: positive("--event-qps", values["event-qps"] ?? "20"),
       eventBurst: positive("--event-burst", values["event-burst"] ?? "25"),
       apiTimeoutMs: parseDuration("--kube-api-timeout", values["kube-api-timeout"] ?? "30"),

@@ -23,6 +23,7 @@ import {
 import { StringPool } from "../kube/intern.ts";
 import type { KubeConfig } from "../kube/kubeconfig.ts";
 import { LeaderElector } from "../kube/leader.ts";
+import { clusterRoleOwner, type OwnerReference } from "../kube/owner.ts";
 import { deepEqual } from "../kube/patch.ts";
 import { WorkQueue } from "../kube/workqueue.ts";
 import { ReportWriter } from "../reports/report-writer.ts";
@@ -48,6 +49,13 @@ export interface OperatorConfig {
   secretSources?: boolean;
   /** Write OpenReports Reports (when the CRD is installed); default true. */
   reports?: boolean;
+  /**
+   * A ClusterRole (the chart's) that owns what the operator creates itself — its webhook
+   * configuration and Secret, its Reports — so they go when the chart is uninstalled.
+   */
+  ownerClusterRole?: string;
+  /** Resolved from ownerClusterRole by create(). */
+  owner?: OwnerReference;
   identity?: string;
   /** Event writes per second and burst (events are throttled so they never crowd out status). */
   eventQps?: number;
@@ -201,6 +209,7 @@ export class Operator {
         log: this.log,
         skills: () => this.#skills.list(),
         leads: () => !this.#elector || this.#elector.leading,
+        ...(cfg.owner ? { owner: cfg.owner } : {}),
         onWrite: (result) => this.metrics.reportWrites.inc({ result }),
       });
     }
@@ -291,6 +300,7 @@ export class Operator {
     if (cfg.webhook) {
       this.#webhook = new Webhook(cfg.webhook, {
         client,
+        ...(cfg.owner ? { owner: cfg.owner } : {}),
         snapshot: this.#snapshot(),
         ready: () => this.#ready,
         log: this.log,
@@ -339,7 +349,18 @@ export class Operator {
         metrics.apiRequestDuration.observe({ verb }, seconds);
       },
     });
-    return new Operator(cfg, client, metrics);
+    let owner: OwnerReference | undefined;
+    if (cfg.ownerClusterRole) {
+      try {
+        owner = await clusterRoleOwner(client, cfg.ownerClusterRole);
+      } catch (error) {
+        client.close();
+        throw new Error(
+          `--owner-clusterrole ${cfg.ownerClusterRole}: cannot read it (${(error as Error).message})`,
+        );
+      }
+    }
+    return new Operator(owner ? { ...cfg, owner } : cfg, client, metrics);
   }
 
   get ready(): boolean {

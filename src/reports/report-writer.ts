@@ -7,6 +7,7 @@
 
 import type { Skill } from "../api/v1alpha1/types.generated.ts";
 import { isNotFound, KubeApiError, type KubeRequester, NotLeaderError } from "../kube/client.ts";
+import { type OwnerReference, ownedBy } from "../kube/owner.ts";
 import { deepEqual } from "../kube/patch.ts";
 import type { Logger } from "../operator/log.ts";
 import { buildReport, REPORT_API, REPORT_NAME } from "./openreports.ts";
@@ -22,15 +23,25 @@ export interface ReportWriterOptions {
   /** How often to look for the CRD again while it is missing. */
   discoveryMs?: number;
   onWrite?: (kind: "created" | "updated" | "deleted" | "error") => void;
+  /** Owner of the Reports (see src/kube/owner.ts). */
+  owner?: OwnerReference;
 }
 
 type Available = "unknown" | "yes" | "no";
 
-/** Same report but for metadata (the API server returns keys in its own order). */
+type Meta = { ownerReferences?: unknown[] };
+
+/** Same report and owner (the API server returns keys in its own order and adds metadata). */
 function sameContent(current: Record<string, unknown>, desired: Record<string, unknown>): boolean {
-  const { metadata: _a, ...a } = current;
-  const { metadata: _b, ...b } = desired;
-  return deepEqual(a, b);
+  const { metadata: ma, ...a } = current;
+  const { metadata: mb, ...b } = desired;
+  return (
+    deepEqual(a, b) &&
+    deepEqual(
+      (ma as Meta | undefined)?.ownerReferences ?? [],
+      (mb as Meta | undefined)?.ownerReferences ?? [],
+    )
+  );
 }
 
 export class ReportWriter {
@@ -147,7 +158,11 @@ export class ReportWriter {
 
   async #write(namespace: string, skills: readonly Skill[]): Promise<void> {
     const path = `${REPORT_API}/namespaces/${encodeURIComponent(namespace)}/reports`;
-    const desired = buildReport(namespace, skills, Date.now());
+    const built = buildReport(namespace, skills, Date.now());
+    const desired = built && {
+      ...built,
+      metadata: { ...built.metadata, ...ownedBy(this.#o.owner) },
+    };
     let current: (Record<string, unknown> & { metadata: { resourceVersion?: string } }) | undefined;
     try {
       current = await this.#o.client.request(`${path}/${REPORT_NAME}`);

@@ -9,6 +9,7 @@
 
 import { X509Certificate } from "node:crypto";
 import { KubeApiError, type KubeClient } from "../kube/client.ts";
+import { type OwnerReference, ownedBy } from "../kube/owner.ts";
 import {
   type CertificateAuthority,
   createCertificateAuthority,
@@ -37,6 +38,8 @@ export interface CertificateOptions {
    * never write. Renewal is that issuer's; every refresh picks up what it wrote.
    */
   readOnly?: boolean;
+  /** Owner of a Secret this operator creates (see src/kube/owner.ts). */
+  owner?: OwnerReference;
 }
 
 interface SecretObject {
@@ -128,6 +131,7 @@ export class WebhookCertificates {
                 metadata: {
                   name: this.#opts.secretName,
                   labels: { "app.kubernetes.io/managed-by": "palyra-skills-operator" },
+                  ...ownedBy(this.#opts.owner),
                 },
                 data: next.data,
               },

@@ -8,6 +8,7 @@
  */
 
 import { KubeApiError, type KubeClient } from "../kube/client.ts";
+import { type OwnerReference, ownedBy } from "../kube/owner.ts";
 import { deepEqual } from "../kube/patch.ts";
 import { ENFORCE_LABEL } from "./handlers.ts";
 import { WEBHOOK_PATHS } from "./server.ts";
@@ -24,6 +25,7 @@ export interface RegistrationInput {
   /** Namespaces that hold a policy's trust store (the ConfigMap webhook watches only those). */
   trustStoreNamespaces: readonly string[];
   timeoutSeconds?: number;
+  owner?: OwnerReference;
 }
 
 const PATH = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
@@ -143,6 +145,7 @@ export function desiredConfiguration(input: RegistrationInput) {
     metadata: {
       name: input.name,
       labels: { "app.kubernetes.io/managed-by": "palyra-skills-operator" },
+      ...ownedBy(input.owner),
     },
     webhooks,
   };
@@ -156,7 +159,10 @@ export async function ensureRegistration(
   const desired = desiredConfiguration(input);
   for (let attempt = 0; attempt < 5; attempt++) {
     let current:
-      | { metadata: { resourceVersion?: string }; webhooks?: Record<string, unknown>[] }
+      | {
+          metadata: { resourceVersion?: string; ownerReferences?: unknown[] };
+          webhooks?: Record<string, unknown>[];
+        }
       | undefined;
     try {
       current = await client.request(`${PATH}/${input.name}`, { timeoutMs: 10_000 });
@@ -168,7 +174,12 @@ export async function ensureRegistration(
         await client.request(PATH, { method: "POST", body: desired, timeoutMs: 10_000 });
         return "created";
       }
-      if (sameWebhooks(current.webhooks ?? [], desired.webhooks)) return "unchanged";
+      if (
+        sameWebhooks(current.webhooks ?? [], desired.webhooks) &&
+        deepEqual(current.metadata.ownerReferences ?? [], desired.metadata.ownerReferences ?? [])
+      ) {
+        return "unchanged";
+      }
       await client.request(`${PATH}/${input.name}`, {
         method: "PUT",
         body: {

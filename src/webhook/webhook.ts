@@ -5,6 +5,7 @@
  */
 
 import type { KubeClient } from "../kube/client.ts";
+import type { OwnerReference } from "../kube/owner.ts";
 import type { Logger } from "../operator/log.ts";
 import { boundedLabel, type OperatorMetrics } from "../operator/metrics.ts";
 import { type WebhookCertificate, WebhookCertificates } from "./certificates.ts";
@@ -49,6 +50,8 @@ export interface WebhookConfig {
 
 export interface WebhookDeps {
   client: KubeClient;
+  /** Owner of the configuration and the certificate Secret (see src/kube/owner.ts). */
+  owner?: OwnerReference;
   snapshot: AdmissionSnapshot;
   ready: () => boolean;
   log: Logger;
@@ -80,6 +83,7 @@ export class Webhook {
         : ["localhost"],
       ...(svc ? {} : { ipAddresses: ["127.0.0.1"] }),
       readOnly: cfg.certificateSource === "secret",
+      ...(deps.owner ? { owner: deps.owner } : {}),
       ...(cfg.certificateValiditySeconds
         ? { validitySeconds: cfg.certificateValiditySeconds }
         : {}),
@@ -176,6 +180,7 @@ export class Webhook {
       caBundlePem: cert.caBundlePem,
       operatorNamespace: this.#d.operatorNamespace,
       trustStoreNamespaces: this.#d.trustStoreNamespaces(),
+      ...(this.#d.owner ? { owner: this.#d.owner } : {}),
     });
     if (result !== "unchanged") {
       this.#d.log.info(`webhook configuration ${result}`, { name: this.#cfg.configurationName });

@@ -93,6 +93,14 @@ test("with the CRD: one Report per namespace follows its Skills, approvals, and 
     r.results.find((x) => x.resources[0]?.name === skill && x.rule === rule)?.result;
 
   const first = await report((r) => r.results.length === 6, "six results for two Skills");
+  const owners = (await kube("GET", reportPath(t.ns))).body.metadata as {
+    ownerReferences?: { kind: string }[];
+  };
+  assert.equal(
+    owners.ownerReferences?.[0]?.kind,
+    "ClusterRole",
+    "owned by the chart's ClusterRole",
+  );
   assert.equal(of(first, "echo", "signature-and-integrity"), "pass");
   assert.equal(of(first, "echo", "publisher-trust"), "pass");
   assert.equal(of(first, "echo", "security-audit"), "pass");

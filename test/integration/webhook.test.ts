@@ -457,6 +457,40 @@ describe("the trust store", () => {
   });
 });
 
+describe("ownership", () => {
+  test("the webhook configuration and its Secret are owned by the chart's ClusterRole, so uninstalling removes them", async () => {
+    const role = await kube(
+      "GET",
+      `/apis/rbac.authorization.k8s.io/v1/clusterroles/${identity.fullname}`,
+    );
+    const uid = (role.body.metadata as { uid: string }).uid;
+    const expected = [
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        name: identity.fullname,
+        uid,
+      },
+    ];
+    const vwc = await kube(
+      "GET",
+      `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${VWC}`,
+    );
+    assert.deepEqual(
+      (vwc.body.metadata as { ownerReferences?: unknown }).ownerReferences,
+      expected,
+    );
+    const secret = await kube(
+      "GET",
+      `/api/v1/namespaces/${OPS_NS}/secrets/${identity.webhookSecret}`,
+    );
+    assert.deepEqual(
+      (secret.body.metadata as { ownerReferences?: unknown }).ownerReferences,
+      expected,
+    );
+  });
+});
+
 describe("failing closed", () => {
   test("with the webhook process stopped, matching requests fail while kube-system keeps working; a restart serves again", async () => {
     assert.equal(await operator.stop(), 0);

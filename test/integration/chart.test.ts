@@ -14,7 +14,7 @@ import { before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { CHART, helm, type Manifest, render, renderText } from "../support/chart.ts";
 import { installCrds } from "../support/crds.ts";
-import { testCluster } from "../support/kube.ts";
+import { kube, testCluster } from "../support/kube.ts";
 import { createNamespace, unique } from "../support/resources.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -145,6 +145,57 @@ describe("the real API server", () => {
       namespace: ns,
       name: "palyra-trust-store",
     });
+  });
+});
+
+describe("helm install and uninstall", () => {
+  test("installs on the real API server with NOTES that say what to do next; uninstall keeps only the trust store", async () => {
+    const ns = unique("release");
+    const name = unique("palyra");
+    const cluster = testCluster();
+    const helmArgs = ["--kubeconfig", cluster.kubeconfig, "--kube-context", "admin", "-n", ns];
+    const install = spawnSync(
+      helm(),
+      [
+        "install",
+        name,
+        CHART,
+        ...helmArgs,
+        "--create-namespace",
+        "--set",
+        `fullnameOverride=${name}`,
+        "--set",
+        `defaultPolicy.name=${name}`,
+        "--set",
+        `trustStore.name=${name}-trust`,
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(install.status, 0, install.stderr);
+    assert.match(install.stdout, /STATUS: deployed/);
+    assert.match(install.stdout, new RegExp(`rollout status deployment/${name}`));
+    assert.match(install.stdout, /kubectl palyra-skill approve SKILL -n NAMESPACE/);
+    for (const path of [
+      `/apis/apps/v1/namespaces/${ns}/deployments/${name}`,
+      `/api/v1/namespaces/${ns}/configmaps/${name}-trust`,
+      `/apis/skills.palyra.dev/v1alpha1/skilltrustpolicies/${name}`,
+      `/apis/rbac.authorization.k8s.io/v1/clusterroles/${name}-reviewer`,
+    ]) {
+      assert.equal((await kube("GET", path)).status, 200, path);
+    }
+    const uninstall = spawnSync(helm(), ["uninstall", name, ...helmArgs, "--wait"], {
+      encoding: "utf8",
+    });
+    assert.equal(uninstall.status, 0, uninstall.stderr);
+    assert.equal(
+      (await kube("GET", `/apis/apps/v1/namespaces/${ns}/deployments/${name}`)).status,
+      404,
+    );
+    assert.equal(
+      (await kube("GET", `/api/v1/namespaces/${ns}/configmaps/${name}-trust`)).status,
+      200,
+      "the trust store (pins are security state) is kept",
+    );
   });
 });
 

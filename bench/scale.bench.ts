@@ -25,7 +25,7 @@ import { KubeClient, MERGE_PATCH } from "../src/kube/client.ts";
 import { Informer } from "../src/kube/informer.ts";
 import { KubeConfig } from "../src/kube/kubeconfig.ts";
 import { OPERATOR_NODE_FLAGS } from "../src/operator/runtime.ts";
-import { API, cpuSeconds, installCrds, pool, scrape, sum } from "./support.ts";
+import { API, cpuSeconds, installCrds, installReportCrd, pool, scrape, sum } from "./support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -38,6 +38,8 @@ const { values } = parseArgs({
     "soak-rate": { type: "string" },
     "timeout-seconds": { type: "string" },
     "heap-snapshot": { type: "boolean" },
+    // Install the OpenReports Report CRD, so the operator also writes a Report per namespace.
+    reports: { type: "boolean" },
   },
 });
 const N = Number(values.skills ?? 10_000);
@@ -59,6 +61,7 @@ try {
   kc.loadFromFile(plane.kubeconfig);
   const client = await KubeClient.fromKubeConfig(kc, { maxSockets: 64 });
   await installCrds(client);
+  if (values.reports) await installReportCrd(client);
   const namespaces = Array.from({ length: K }, (_, i) => `team-${i}`);
   await pool(["palyra-system", ...namespaces], 8, (name) =>
     client.request("/api/v1/namespaces", {
@@ -221,6 +224,11 @@ try {
   console.log(
     `  API requests (not watches): ${requests} = ${(requests / N).toFixed(2)} per Skill, ${(requests / reconciles).toFixed(2)} per reconcile (${reconciles} reconciles); by verb ${JSON.stringify(byVerb)}`,
   );
+  if (values.reports) {
+    console.log(
+      `  OpenReports Report writes (one Report per namespace): ${sum(m1, "palyra_report_writes_total")} (created ${sum(m1, "palyra_report_writes_total", { result: "created" })}, updated ${sum(m1, "palyra_report_writes_total", { result: "updated" })}) for ${K} namespaces`,
+    );
+  }
   console.log(
     `  artifact fetches ${sum(m1, "palyra_artifact_fetches_total")}, verifications ${sum(m1, "palyra_skill_verifications_total")} (distinct artifacts ${M}); TOFU pins ${sum(m1, "palyra_trust_tofu_pins_total", { result: "pinned" })} (expected ${P - allowlisted.length})`,
   );

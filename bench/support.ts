@@ -67,3 +67,20 @@ export async function installCrds(client: KubeClient): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The OpenReports Report CRD of the tests (test/fixtures), for runs that measure reports. */
+export async function installReportCrd(client: KubeClient): Promise<void> {
+  const file = new URL("../test/fixtures/openreports-report-crd.yaml", import.meta.url);
+  await client.request("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", {
+    method: "POST",
+    body: parse(readFileSync(file, "utf8")),
+  });
+  while (
+    !(await client.request("/apis/openreports.io/v1alpha1").then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -72,6 +72,7 @@ export class ReportWriter {
 
   /** Every namespace with Skills (after gaining leadership: the reports may be stale). */
   markAll(): void {
+    this.#known.clear();
     for (const s of this.#o.skills())
       if (s.metadata.namespace) this.markDirty(s.metadata.namespace);
   }
@@ -156,6 +157,14 @@ export class ReportWriter {
     }
   }
 
+  /**
+   * What this replica last wrote or read per namespace: an unchanged report costs no request
+   * at all (during a mass change every flush would otherwise GET each dirty report). A stale
+   * entry is harmless: the PUT's resourceVersion fails with a conflict, the entry is dropped
+   * and the next flush reads again. Cleared when leadership changes hands.
+   */
+  #known = new Map<string, { resourceVersion: string; report: Record<string, unknown> } | null>();
+
   async #write(namespace: string, skills: readonly Skill[]): Promise<void> {
     const path = `${REPORT_API}/namespaces/${encodeURIComponent(namespace)}/reports`;
     const built = buildReport(namespace, skills, Date.now());
@@ -163,36 +172,57 @@ export class ReportWriter {
       ...built,
       metadata: { ...built.metadata, ...ownedBy(this.#o.owner) },
     };
-    let current: (Record<string, unknown> & { metadata: { resourceVersion?: string } }) | undefined;
-    try {
-      current = await this.#o.client.request(`${path}/${REPORT_NAME}`);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
-    if (!desired) {
-      if (current) {
-        await this.#o.client
-          .request(`${path}/${REPORT_NAME}`, { method: "DELETE" })
-          .catch((error) => {
-            if (!isNotFound(error)) throw error;
-          });
-        this.#o.onWrite?.("deleted");
+    let current = this.#known.get(namespace);
+    if (current === undefined) {
+      try {
+        const object = await this.#o.client.request<
+          Record<string, unknown> & { metadata: { resourceVersion?: string } }
+        >(`${path}/${REPORT_NAME}`);
+        current = { resourceVersion: object.metadata.resourceVersion ?? "", report: object };
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        current = null;
       }
-      return;
     }
-    if (!current) {
-      await this.#o.client.request(path, { method: "POST", body: desired });
-      this.#o.onWrite?.("created");
-      return;
+    try {
+      if (!desired) {
+        if (current) {
+          await this.#o.client
+            .request(`${path}/${REPORT_NAME}`, { method: "DELETE" })
+            .catch((error) => {
+              if (!isNotFound(error)) throw error;
+            });
+          this.#o.onWrite?.("deleted");
+        }
+        this.#known.set(namespace, null);
+        return;
+      }
+      const body = desired as unknown as Record<string, unknown>;
+      if (current && sameContent(current.report, body)) {
+        this.#known.set(namespace, current);
+        return;
+      }
+      const written = await this.#o.client.request<{ metadata: { resourceVersion?: string } }>(
+        current ? `${path}/${REPORT_NAME}` : path,
+        current
+          ? {
+              method: "PUT",
+              body: {
+                ...desired,
+                metadata: { ...desired.metadata, resourceVersion: current.resourceVersion },
+              },
+            }
+          : { method: "POST", body: desired },
+      );
+      this.#known.set(namespace, {
+        resourceVersion: written.metadata.resourceVersion ?? "",
+        report: body,
+      });
+      this.#o.onWrite?.(current ? "updated" : "created");
+    } catch (error) {
+      // Someone else changed or removed it: read it again next time.
+      this.#known.delete(namespace);
+      throw error;
     }
-    if (sameContent(current, desired as unknown as Record<string, unknown>)) return;
-    await this.#o.client.request(`${path}/${REPORT_NAME}`, {
-      method: "PUT",
-      body: {
-        ...desired,
-        metadata: { ...desired.metadata, resourceVersion: current.metadata.resourceVersion },
-      },
-    });
-    this.#o.onWrite?.("updated");
   }
 }

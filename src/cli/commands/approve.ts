@@ -53,18 +53,18 @@ export async function approve(args: string[]): Promise<number> {
     }
     const me = await whoAmI(client);
     const findings = s.quarantineReasons ?? [];
-    const write = process.stderr;
-    write.write(
-      `Skill ${namespace}/${name} (${skill.spec.skillId}, publisher ${skill.spec.publisher}): ${s.state ?? "Pending"}\n`,
+    const say = (line: string) => process.stderr.write(`${line}\n`);
+    say(
+      `Skill ${namespace}/${name} (${skill.spec.skillId}, publisher ${skill.spec.publisher}): ${s.state ?? "Pending"}`,
     );
-    write.write(`  payload sha256: ${s.payloadSha256}\n`);
-    write.write(`  signing key:    ${s.keyId ?? "-"} (${s.trustDecision ?? "not trusted"})\n`);
-    write.write(
-      `  audit:          ${s.audit?.passed ? "passed" : `failed checks: ${(s.audit?.failedChecks ?? []).join(", ") || "-"}`}\n`,
+    say(`  payload sha256: ${s.payloadSha256}`);
+    say(`  signing key:    ${s.keyId ?? "-"} (${s.trustDecision ?? "not trusted"})`);
+    say(
+      `  audit:          ${s.audit?.passed ? "passed" : `failed checks: ${(s.audit?.failedChecks ?? []).join(", ") || "-"}`}`,
     );
-    for (const finding of findings) write.write(`  finding:        ${finding}\n`);
+    for (const finding of findings) say(`  finding:        ${finding}`);
     if (skill.spec.approval?.payloadSha256 === s.payloadSha256) {
-      write.write(`  already approved by ${skill.spec.approval.approvedBy} for this payload\n`);
+      say(`  already approved by ${skill.spec.approval.approvedBy} for this payload`);
     }
     if (!values.yes) {
       if (!process.stdin.isTTY) {
@@ -73,7 +73,7 @@ export async function approve(args: string[]): Promise<number> {
         );
       }
       if (!(await confirm(`Approve payload ${s.payloadSha256} as ${me}? [y/N] `))) {
-        write.write("not approved\n");
+        say("not approved");
         return EXIT.REJECTED;
       }
     }

@@ -36,6 +36,8 @@ export interface WebhookConfig {
   secretName: string;
   /** `self`: issue and renew into the Secret; `secret`: only read what another issuer wrote. */
   certificateSource?: "self" | "secret";
+  /** With `secret`: how long to wait at start for the issuer to write it (default 5 minutes). */
+  certificateWaitMs?: number;
   configurationName: string;
   /** Manage the ValidatingWebhookConfiguration (off when a chart owns it and only the caBundle is injected elsewhere). */
   register: boolean;
@@ -100,7 +102,7 @@ export class Webhook {
 
   async start(): Promise<void> {
     this.#operatorUser = await whoAmI(this.#d.client);
-    this.#current = await this.#certs.ensure();
+    this.#current = await this.#firstCertificate();
     this.#server = new WebhookServer({
       host: this.#cfg.host,
       port: this.#cfg.port,
@@ -129,6 +131,27 @@ export class Webhook {
     await this.refresh();
     this.#timer = setInterval(() => void this.refresh(), this.#cfg.refreshMs ?? 60_000);
     this.#timer.unref();
+  }
+
+  /**
+   * The certificate to start serving with. Issued by another (cert-manager) it may not exist
+   * yet right after install: wait for it, with backoff, rather than crash-loop.
+   */
+  async #firstCertificate(): Promise<WebhookCertificate> {
+    if (this.#cfg.certificateSource !== "secret") return this.#certs.ensure();
+    const deadline = Date.now() + (this.#cfg.certificateWaitMs ?? 300_000);
+    for (let delay = 500; ; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        return await this.#certs.ensure();
+      } catch (error) {
+        if (Date.now() + delay > deadline) throw error;
+        this.#d.log.info("waiting for the webhook certificate from its issuer", {
+          secret: this.#cfg.secretName,
+          reason: (error as Error).message,
+        });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   /** Re-checks the certificate (renewing it when due) and the registration; never throws. */

@@ -10,7 +10,9 @@ import { KubeClient } from "../../src/kube/client.ts";
 import { KubeConfig } from "../../src/kube/kubeconfig.ts";
 import { createCertificateAuthority, issueServingCertificate } from "../../src/tls/pki.ts";
 import { WebhookCertificates } from "../../src/webhook/certificates.ts";
+import { installCrds } from "../support/crds.ts";
 import { testCluster } from "../support/kube.ts";
+import { startOperator } from "../support/operator.ts";
 import { ensureNamespace, unique } from "../support/resources.ts";
 
 let client: KubeClient;
@@ -18,6 +20,7 @@ const NS = "palyra-system";
 const DAY = 86_400_000;
 
 before(async () => {
+  await installCrds();
   await ensureNamespace(NS);
   const kc = new KubeConfig();
   kc.loadFromFile(testCluster().kubeconfig);
@@ -78,9 +81,18 @@ test("a leaf with a third of its life left is renewed under the same CA; a CA du
 });
 
 /** Writes a Secret the way cert-manager does: kubernetes.io/tls with tls.crt, tls.key, ca.crt. */
-async function writeIssuedSecret(name: string, dnsNames: string[], rv?: string): Promise<string> {
+async function writeIssuedSecret(
+  name: string,
+  dnsNames: string[],
+  rv?: string,
+  ipAddresses: string[] = [],
+): Promise<string> {
   const ca = createCertificateAuthority({ commonName: "external issuer" });
-  const leaf = issueServingCertificate(ca, { commonName: dnsNames[0] ?? "x", dnsNames });
+  const leaf = issueServingCertificate(ca, {
+    commonName: dnsNames[0] ?? "x",
+    dnsNames,
+    ipAddresses,
+  });
   const body = {
     apiVersion: "v1",
     kind: "Secret",
@@ -136,4 +148,45 @@ test("with another issuer (cert-manager) the Secret is only read: a clear error 
     }).ensure(),
     /tls\.crt does not name webhook\.palyra-system\.svc/,
   );
+});
+
+test("an operator started before its issuer wrote the Secret waits for it, then serves exactly that certificate", async () => {
+  const secret = unique("tls");
+  const starting = startOperator([
+    "--leader-elect=false",
+    "--webhook-bind-address",
+    "127.0.0.1:0",
+    "--webhook-certificates",
+    "secret",
+    "--webhook-secret",
+    secret,
+    "--no-webhook-registration",
+  ]);
+  await new Promise((r) => setTimeout(r, 1500));
+  await writeIssuedSecret(secret, ["localhost"], undefined, ["127.0.0.1"]);
+  const operator = await starting;
+  try {
+    assert.ok(
+      operator.logs.some((l) => l.msg === "waiting for the webhook certificate from its issuer"),
+      "it said it was waiting",
+    );
+    const stored = await client.request<{ data: Record<string, string> }>(
+      `/api/v1/namespaces/${NS}/secrets/${secret}`,
+    );
+    const expected = new X509Certificate(Buffer.from(stored.data["tls.crt"] ?? "", "base64"));
+    const { connect } = await import("node:tls");
+    const served = await new Promise<string>((resolve, reject) => {
+      const socket = connect(
+        { host: "127.0.0.1", port: operator.webhookPort, rejectUnauthorized: false },
+        () => {
+          resolve(socket.getPeerX509Certificate()?.fingerprint256 ?? "");
+          socket.end();
+        },
+      );
+      socket.on("error", reject);
+    });
+    assert.equal(served, expected.fingerprint256);
+  } finally {
+    assert.equal(await operator.stop(), 0);
+  }
 });

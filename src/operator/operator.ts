@@ -407,8 +407,11 @@ export class Operator {
     this.#ready = false;
     await Promise.all([this.#skillQueue.shutDown(), this.#policyQueue.shutDown()]);
     await this.#events.flush();
-    await this.#reports?.flush();
-    await this.#reports?.stop();
+    // Pending reports get a last chance, bounded like the events: shutdown must not hang.
+    if (this.#reports) {
+      await Promise.race([this.#reports.flush(), new Promise((r) => setTimeout(r, 5000).unref())]);
+      this.#reports.stop();
+    }
     // Release the lease only after the last write, so the next leader starts from it.
     await this.#elector?.stop();
     await this.#webhook?.stop();

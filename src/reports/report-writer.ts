@@ -77,10 +77,10 @@ export class ReportWriter {
       if (s.metadata.namespace) this.markDirty(s.metadata.namespace);
   }
 
-  async stop(): Promise<void> {
+  /** No more flushes; an in-flight one is left to finish on its own (its requests time out). */
+  stop(): void {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
-    await this.#flushing;
   }
 
   /** Writes the dirty namespaces' reports now (tests and shutdown call it directly). */

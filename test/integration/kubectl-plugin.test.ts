@@ -154,6 +154,10 @@ describe("status", () => {
     assert.match(yaml.stdout, /^state: Enabled$/m);
     const wild = JSON.parse(plugin("status", "wild", "-n", tenant.ns, "-o", "json").stdout);
     assert.ok(wild.audit.failedChecks.includes("forbidden_wildcard_capabilities"));
+    // A reviewer with only the chart's reviewer role sees the same, policy included.
+    const asReviewer = plugin("status", "wild", "-n", tenant.ns, "--as", "rita", "-o", "json");
+    assert.equal(asReviewer.status, 0, asReviewer.stderr);
+    assert.equal(JSON.parse(asReviewer.stdout).policy, tenant.policy);
   });
 
   test("a Skill that does not exist is NOT_FOUND, exit 1, one line", () => {

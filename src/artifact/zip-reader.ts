@@ -72,12 +72,14 @@ function malformed(message: string, field?: string): SkillError {
  */
 function findEndOfCentralDirectory(bytes: Buffer): number {
   const lowest = Math.max(0, bytes.length - EOCD_SIZE - MAX_COMMENT);
+  // Only the tail can hold the record: search there, or each miss would scan the whole file.
+  const tail = bytes.subarray(lowest);
   let found = -1;
   // Native search for each candidate signature, last first (most archives have one, at the end).
   for (
-    let at = bytes.lastIndexOf(EOCD_MAGIC, bytes.length - EOCD_SIZE);
-    at >= lowest;
-    at = at > 0 ? bytes.lastIndexOf(EOCD_MAGIC, at - 1) : -1
+    let t = tail.lastIndexOf(EOCD_MAGIC, tail.length - EOCD_SIZE), at = lowest + t;
+    t >= 0;
+    t = t > 0 ? tail.lastIndexOf(EOCD_MAGIC, t - 1) : -1, at = lowest + t
   ) {
     // The comment must run exactly to the end; otherwise this is a stray signature in data.
     if (at + EOCD_SIZE + bytes.readUInt16LE(at + 20) !== bytes.length) continue;

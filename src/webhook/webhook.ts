@@ -6,6 +6,7 @@
 
 import type { KubeClient } from "../kube/client.ts";
 import type { OwnerReference } from "../kube/owner.ts";
+import { whoAmI } from "../kube/whoami.ts";
 import type { Logger } from "../operator/log.ts";
 import { boundedLabel, type OperatorMetrics } from "../operator/metrics.ts";
 import { type WebhookCertificate, WebhookCertificates } from "./certificates.ts";
@@ -101,6 +102,7 @@ export class Webhook {
   }
 
   async start(): Promise<void> {
+    // The operator's own user name, as the API server sees it (for the trust-store guard).
     this.#operatorUser = await whoAmI(this.#d.client);
     this.#current = await this.#firstCertificate();
     this.#server = new WebhookServer({
@@ -215,19 +217,4 @@ export class Webhook {
     await this.#pending;
     await this.#server?.stop();
   }
-}
-
-/** The operator's own user name, as the API server sees it (for the trust-store guard). */
-async function whoAmI(client: KubeClient): Promise<string> {
-  const review = await client.request<{ status?: { userInfo?: { username?: string } } }>(
-    "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-    {
-      method: "POST",
-      body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
-      timeoutMs: 10_000,
-    },
-  );
-  const name = review.status?.userInfo?.username;
-  if (!name) throw new Error("the API server did not say who the operator is (SelfSubjectReview)");
-  return name;
 }

@@ -131,17 +131,3 @@ export function table(headers: string[], rows: string[][]): string {
       .trimEnd();
   return [line(headers), ...rows.map(line)].join("\n");
 }
-
-/** The caller's user name as the API server sees it (SelfSubjectReview). */
-export async function whoAmI(client: KubeClient): Promise<string> {
-  const review = await client.request<{ status?: { userInfo?: { username?: string } } }>(
-    "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-    {
-      method: "POST",
-      body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
-    },
-  );
-  const name = review.status?.userInfo?.username;
-  if (!name) throw new ClusterError("the API server did not say who you are", "KUBE_API_ERROR");
-  return name;
-}

@@ -1,14 +1,9 @@
 import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
-import { MERGE_PATCH } from "../../kube/client.ts";
+import { KubeApiError, MERGE_PATCH } from "../../kube/client.ts";
+import { whoAmI } from "../../kube/whoami.ts";
 import { ClusterError, UsageError } from "../cli-error.ts";
-import {
-  CLUSTER_FLAGS,
-  CLUSTER_USAGE,
-  printDocument,
-  whoAmI,
-  withCluster,
-} from "../cluster/connection.ts";
+import { CLUSTER_FLAGS, CLUSTER_USAGE, printDocument, withCluster } from "../cluster/connection.ts";
 import { getSkill, skillPath } from "../cluster/skills.ts";
 import { EXIT } from "../exit-codes.ts";
 import { printLine } from "../output.ts";
@@ -51,7 +46,10 @@ export async function approve(args: string[]): Promise<number> {
         "NOTHING_TO_APPROVE",
       );
     }
-    const me = await whoAmI(client);
+    const me = await whoAmI(client).catch((error: unknown) => {
+      if (error instanceof KubeApiError) throw error;
+      throw new ClusterError((error as Error).message, "KUBE_API_ERROR");
+    });
     const findings = s.quarantineReasons ?? [];
     const say = (line: string) => process.stderr.write(`${line}\n`);
     say(

@@ -58,8 +58,13 @@ export async function installCrds(client: KubeClient): Promise<void> {
       body: parse(readFileSync(new URL(file, dir), "utf8")),
     });
   }
+  await untilServed(client, `${API}/skills`);
+}
+
+/** Polls until the API server serves `path` (a CRD is established a moment after creation). */
+async function untilServed(client: KubeClient, path: string): Promise<void> {
   while (
-    !(await client.request(`${API}/skills`).then(
+    !(await client.request(path).then(
       () => true,
       () => false,
     ))
@@ -75,12 +80,5 @@ export async function installReportCrd(client: KubeClient): Promise<void> {
     method: "POST",
     body: parse(readFileSync(file, "utf8")),
   });
-  while (
-    !(await client.request("/apis/openreports.io/v1alpha1").then(
-      () => true,
-      () => false,
-    ))
-  ) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await untilServed(client, "/apis/openreports.io/v1alpha1");
 }

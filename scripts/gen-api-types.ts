@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parse } from "yaml";
 
-interface Schema {
+export interface Schema {
   type?: string;
   description?: string;
   properties?: Record<string, Schema>;

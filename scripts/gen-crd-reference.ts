@@ -7,16 +7,13 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parse } from "yaml";
+import type { Schema as BaseSchema } from "./gen-api-types.ts";
 
-interface Schema {
-  type?: string;
-  description?: string;
+/** The CRD schema fields the reference shows, beyond those the type generator reads. */
+interface Schema extends BaseSchema {
   properties?: Record<string, Schema>;
-  required?: string[];
   items?: Schema;
-  enum?: (string | number)[];
   additionalProperties?: Schema | boolean;
-  format?: string;
   pattern?: string;
   minLength?: number;
   maxLength?: number;

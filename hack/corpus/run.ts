@@ -12,7 +12,7 @@ import { inspectArtifactAsync } from "../../src/artifact/verify.ts";
 import { main } from "../../src/cli/main.ts";
 import { generateCorpus } from "./generate.ts";
 
-interface Outcome {
+export interface Outcome {
   name: string;
   expected: string;
   library: string;

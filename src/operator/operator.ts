@@ -472,14 +472,16 @@ export class Operator {
       this.#indexSkill(key, type === "delete" ? undefined : skill, type === "delete" ? skill : old);
       // A verdict written, an approval given or a Skill gone: its namespace's report follows.
       if (
-        type === "delete" ||
-        type === "add" ||
-        (type === "update" &&
-          old &&
-          (!deepEqual(old.status, skill.status) ||
-            !deepEqual(old.spec.approval, skill.spec.approval)))
+        this.#reports &&
+        skill.metadata.namespace &&
+        (type === "delete" ||
+          type === "add" ||
+          (type === "update" &&
+            old &&
+            (!deepEqual(old.status, skill.status) ||
+              !deepEqual(old.spec.approval, skill.spec.approval))))
       ) {
-        if (skill.metadata.namespace) this.#reports?.markDirty(skill.metadata.namespace);
+        this.#reports.markDirty(skill.metadata.namespace);
       }
       if (type === "update" && old && !specOrLifecycleChanged(old, skill)) return;
       skillQueue.add(key);

@@ -61,13 +61,7 @@ export class ReportWriter {
   markDirty(namespace: string): void {
     if (this.#stopped) return;
     this.#dirty.add(namespace);
-    if (this.#timer === undefined) {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        void this.flush();
-      }, this.#o.debounceMs ?? 1000);
-      this.#timer.unref();
-    }
+    this.#flushAfter(this.#o.debounceMs ?? 1000);
   }
 
   /** Every namespace with Skills (after gaining leadership: the reports may be stale). */
@@ -121,7 +115,7 @@ export class ReportWriter {
       available = await this.#crdAvailable();
     } catch (error) {
       this.#o.log.warn("could not look for the OpenReports API; will retry", { error });
-      this.#retryLater();
+      this.#flushAfter(5000);
       return;
     }
     if (!available) {
@@ -144,17 +138,17 @@ export class ReportWriter {
         if (error instanceof KubeApiError && error.notFound) this.#available = "unknown";
       }
     }
-    if (this.#dirty.size > 0) this.#retryLater();
+    if (this.#dirty.size > 0) this.#flushAfter(5000);
   }
 
-  #retryLater(): void {
-    if (this.#timer === undefined && !this.#stopped) {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        void this.flush();
-      }, 5000);
-      this.#timer.unref();
-    }
+  /** One pending flush at a time: the first caller's delay wins (debounce, or a retry). */
+  #flushAfter(ms: number): void {
+    if (this.#timer !== undefined || this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.flush();
+    }, ms);
+    this.#timer.unref();
   }
 
   /**

@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import { skillArtifact } from "../../hack/dev/artifacts.ts";
 import { KubeApiError, KubeClient } from "../../src/kube/client.ts";
 import { KubeConfig } from "../../src/kube/kubeconfig.ts";
+import { waitFor } from "../support/kube.ts";
 
 const NS = "palyra-system";
 const RELEASE = "palyra-skills-operator";
@@ -18,18 +19,9 @@ const WILD = skillArtifact({ keySeed: 7, skillId: "acme.fetch_anything", wildcar
 let client: KubeClient;
 const tenant = `e2e-${Date.now().toString(36)}`;
 
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  ms = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+/** A probe retried until it answers (errors count as "not yet": the cluster is still settling). */
+function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  return waitFor(what, () => probe().catch(() => undefined), 120_000);
 }
 
 before(async () => {

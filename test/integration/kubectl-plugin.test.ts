@@ -258,42 +258,29 @@ describe("verify --cluster", () => {
         writeFileSync(path, bytes);
         return path;
       };
-      const trusted = plugin(
-        "verify",
-        file("echo.palyra-skill", ACME.bytes),
-        "--cluster",
-        "--policy",
-        tenant.policy,
-        "-n",
-        tenant.ns,
-        "--json",
-      );
+      /** verify --cluster of `bytes` under the tenant's policy, in its namespace. */
+      const verifyOnCluster = (name: string, bytes: Buffer, ...extra: string[]) =>
+        plugin(
+          "verify",
+          file(name, bytes),
+          "--cluster",
+          "--policy",
+          tenant.policy,
+          "-n",
+          tenant.ns,
+          ...extra,
+        );
+      const trusted = verifyOnCluster("echo.palyra-skill", ACME.bytes, "--json");
       assert.equal(trusted.status, 0, trusted.stderr);
       const result = JSON.parse(trusted.stdout);
       assert.equal(result.outcome, "Enabled");
       assert.equal(result.trust.decision, "allowlisted");
-      const wild = plugin(
-        "verify",
-        file("wild.palyra-skill", WILD.bytes),
-        "--cluster",
-        "--policy",
-        tenant.policy,
-        "-n",
-        tenant.ns,
-      );
+      const wild = verifyOnCluster("wild.palyra-skill", WILD.bytes);
       assert.equal(wild.status, 3, "the audit would quarantine it");
       assert.match(wild.stdout, /outcome=Quarantined/);
       const rv = (await kube("GET", `/api/v1/namespaces/palyra-system/configmaps/${tenant.store}`))
         .body.metadata?.resourceVersion;
-      const stranger = plugin(
-        "verify",
-        file("s.palyra-skill", STRANGER.bytes),
-        "--cluster",
-        "--policy",
-        tenant.policy,
-        "-n",
-        tenant.ns,
-      );
+      const stranger = verifyOnCluster("s.palyra-skill", STRANGER.bytes);
       assert.equal(stranger.status, 0, "TOFU is allowed: it would be pinned on first use");
       assert.match(stranger.stdout, /would pin key ed25519:[0-9a-f]{16} \(nothing written now\)/);
       const after = (

@@ -274,6 +274,22 @@ test("build, like keygen, replaces an existing output only with --force and neve
 });
 
 test("each command's --help lists every flag it takes", () => {
+  const verifying = [
+    "--trust-store",
+    "--trusted-publisher",
+    "--allow-tofu",
+    "--init-trust-store",
+    "--runtime-version",
+    "--runtime-protocol-major",
+  ];
+  const cluster = [
+    "-n NAMESPACE",
+    "--context",
+    "--kubeconfig",
+    "--as",
+    "--as-group",
+    "-o table|json|yaml",
+  ];
   const expected: Record<string, string[]> = {
     build: [
       "--manifest",
@@ -290,12 +306,7 @@ test("each command's --help lists every flag it takes", () => {
       "--json",
     ],
     verify: [
-      "--trust-store",
-      "--trusted-publisher",
-      "--allow-tofu",
-      "--init-trust-store",
-      "--runtime-version",
-      "--runtime-protocol-major",
+      ...verifying,
       "--json",
       "--cluster",
       "--policy",
@@ -304,12 +315,7 @@ test("each command's --help lists every flag it takes", () => {
       "--kubeconfig",
     ],
     audit: [
-      "--trust-store",
-      "--trusted-publisher",
-      "--allow-tofu",
-      "--init-trust-store",
-      "--runtime-version",
-      "--runtime-protocol-major",
+      ...verifying,
       "--max-module-bytes",
       "--max-exported-functions",
       "--allow-wildcard-capabilities",
@@ -319,49 +325,11 @@ test("each command's --help lists every flag it takes", () => {
     keygen: ["--output", "--force", "--json"],
     trust: ["--trust-store", "--publisher", "--key", "--json"],
     inspect: ["--json"],
-    status: [
-      "-n NAMESPACE",
-      "--context",
-      "--kubeconfig",
-      "--as",
-      "--as-group",
-      "-o table|json|yaml",
-    ],
-    approve: [
-      "--reason",
-      "--yes",
-      "-n NAMESPACE",
-      "--context",
-      "--kubeconfig",
-      "--as",
-      "--as-group",
-      "-o table|json|yaml",
-    ],
-    quarantine: [
-      "-n NAMESPACE",
-      "--context",
-      "--kubeconfig",
-      "--as",
-      "--as-group",
-      "-o table|json|yaml",
-    ],
-    enable: [
-      "-n NAMESPACE",
-      "--context",
-      "--kubeconfig",
-      "--as",
-      "--as-group",
-      "-o table|json|yaml",
-    ],
-    pins: [
-      "--policy",
-      "-n NAMESPACE",
-      "--context",
-      "--kubeconfig",
-      "--as",
-      "--as-group",
-      "-o table|json|yaml",
-    ],
+    status: cluster,
+    approve: ["--reason", "--yes", ...cluster],
+    quarantine: cluster,
+    enable: cluster,
+    pins: ["--policy", ...cluster],
   };
   for (const [command, flags] of Object.entries(expected)) {
     const help = cli([command, "--help"]);

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
+import type { Outcome } from "../../hack/corpus/run.ts";
 
 const RUNNER = new URL("../../hack/corpus/run.ts", import.meta.url).pathname;
 const HEAP_CAP_MIB = 256;
@@ -21,14 +22,7 @@ test("the adversarial corpus: every case rejected as expected, by the library an
   assert.equal(run.error, undefined, `runner did not finish in ${TIME_CAP_MS} ms`);
   assert.equal(run.status, 0, run.stderr);
   const { outcomes } = JSON.parse(run.stdout.trim().split("\n").pop() ?? "{}") as {
-    outcomes: {
-      name: string;
-      expected: string;
-      library: string;
-      cli: string;
-      cliExit: number;
-      ms: number;
-    }[];
+    outcomes: Outcome[];
   };
   assert.ok(outcomes.length >= 100, `at least 100 hostile artifacts (${outcomes.length})`);
   const wrong = outcomes.filter(

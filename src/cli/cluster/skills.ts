@@ -4,8 +4,9 @@
  */
 
 import type { Skill, SkillTrustPolicy } from "../../api/v1alpha1/types.generated.ts";
-import { resolvePolicy } from "../../controller/policy/select.ts";
+import { type PolicyResolution, resolvePolicy } from "../../controller/policy/select.ts";
 import { trustStoreRefOf } from "../../controller/policy/trust-store.ts";
+import type { TrustStoreRef } from "../../controller/skill/decide.ts";
 import { KubeApiError, type KubeClient } from "../../kube/client.ts";
 import {
   PIN_HISTORY_ANNOTATION,
@@ -31,19 +32,33 @@ export async function listPolicies(client: KubeClient): Promise<SkillTrustPolicy
   return list.items;
 }
 
-/** The governing policy's name, or why there is none; undefined when it cannot be read. */
+/** Which policy governs a Skill naming `policyRef` (or none) in `namespace`, as the operator decides. */
+export async function resolveInNamespace(
+  client: KubeClient,
+  namespace: string,
+  policyRef: string | undefined,
+  policies?: SkillTrustPolicy[],
+): Promise<PolicyResolution> {
+  const ns = await client.request<{ metadata: { labels?: Record<string, string> } }>(
+    `/api/v1/namespaces/${encodeURIComponent(namespace)}`,
+  );
+  return resolvePolicy(
+    { spec: policyRef === undefined ? {} : { policyRef: { name: policyRef } } },
+    policies ?? (await listPolicies(client)),
+    ns.metadata.labels ?? {},
+  );
+}
+
+/** The governing policy, or why there is none; undefined when it cannot be read. */
 export async function governingPolicy(
   client: KubeClient,
   skill: Skill,
 ): Promise<SkillTrustPolicy | string | undefined> {
   try {
-    const namespace = await client.request<{ metadata: { labels?: Record<string, string> } }>(
-      `/api/v1/namespaces/${encodeURIComponent(skill.metadata.namespace ?? "")}`,
-    );
-    const resolution = resolvePolicy(
-      skill,
-      await listPolicies(client),
-      namespace.metadata.labels ?? {},
+    const resolution = await resolveInNamespace(
+      client,
+      skill.metadata.namespace ?? "",
+      skill.spec.policyRef?.name,
     );
     switch (resolution.kind) {
       case "found":
@@ -63,6 +78,20 @@ export async function governingPolicy(
   }
 }
 
+export interface TrustStoreConfigMap {
+  metadata: { annotations?: Record<string, string> };
+  data?: Record<string, string>;
+}
+
+export function getTrustStoreConfigMap(
+  client: KubeClient,
+  ref: TrustStoreRef,
+): Promise<TrustStoreConfigMap> {
+  return client.request(
+    `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/configmaps/${encodeURIComponent(ref.name)}`,
+  );
+}
+
 export interface PinView extends Partial<PinRecord> {
   readonly policy: string;
   readonly store: string;
@@ -77,14 +106,9 @@ export async function pinsOf(
 ): Promise<PinView[] | undefined> {
   const ref = trustStoreRefOf(policy);
   if (!ref) return [];
-  let configMap: {
-    metadata: { annotations?: Record<string, string> };
-    data?: Record<string, string>;
-  };
+  let configMap: TrustStoreConfigMap;
   try {
-    configMap = await client.request(
-      `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/configmaps/${encodeURIComponent(ref.name)}`,
-    );
+    configMap = await getTrustStoreConfigMap(client, ref);
   } catch (error) {
     if (error instanceof KubeApiError && (error.status === 403 || error.status === 404))
       return undefined;

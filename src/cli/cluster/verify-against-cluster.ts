@@ -9,7 +9,6 @@ import { createHash } from "node:crypto";
 import type { SkillTrustPolicy } from "../../api/v1alpha1/types.generated.ts";
 import { DEFAULT_ARCHIVE_LIMITS } from "../../artifact/limits.ts";
 import { inspectArtifactAsync } from "../../artifact/verify.ts";
-import { resolvePolicy } from "../../controller/policy/select.ts";
 import { trustStoreRefOf } from "../../controller/policy/trust-store.ts";
 import { computeVerdict, type Verdict } from "../../controller/skill/verdict.ts";
 import type { KubeClient } from "../../kube/client.ts";
@@ -17,7 +16,7 @@ import { provenanceBuilderId } from "../../sources/artifact-loader.ts";
 import { EMPTY_TRUST_STORE, parseTrustStore, type TrustStore } from "../../trust/store.ts";
 import { ClusterError, UsageError } from "../cli-error.ts";
 import { readInput } from "../io.ts";
-import { listPolicies } from "./skills.ts";
+import { getTrustStoreConfigMap, listPolicies, resolveInNamespace } from "./skills.ts";
 
 export interface ClusterVerification {
   artifact: string;
@@ -47,10 +46,7 @@ async function choosePolicy(
       throw new ClusterError(`no SkillTrustPolicy named ${JSON.stringify(name)}`, "NOT_FOUND");
     return policy;
   }
-  const ns = await client.request<{ metadata: { labels?: Record<string, string> } }>(
-    `/api/v1/namespaces/${encodeURIComponent(namespace)}`,
-  );
-  const resolution = resolvePolicy({ spec: {} }, policies, ns.metadata.labels ?? {});
+  const resolution = await resolveInNamespace(client, namespace, undefined, policies);
   if (resolution.kind === "found") return resolution.policy;
   throw new UsageError(
     resolution.kind === "ambiguous"
@@ -65,9 +61,7 @@ async function readStore(
 ): Promise<[TrustStore, string | null]> {
   const ref = trustStoreRefOf(policy);
   if (!ref) return [EMPTY_TRUST_STORE, null];
-  const cm = await client.request<{ data?: Record<string, string> }>(
-    `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/configmaps/${encodeURIComponent(ref.name)}`,
-  );
+  const cm = await getTrustStoreConfigMap(client, ref);
   const where = `${ref.namespace}/${ref.name}`;
   const text = cm.data?.[ref.key];
   if (text === undefined) {

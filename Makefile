@@ -5,11 +5,11 @@ CLI := $(NODE) src/cli/main.ts
 OUT := examples/out
 EXAMPLES := echo-http fetch-anything
 
-.PHONY: chart-lint helm image dev demo-cluster help install check fuzz soak-short test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
+.PHONY: native chart-lint helm image dev demo-cluster help install check fuzz soak-short test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
 
 help:
 	@echo "make dev        the operator on a local control plane with example Skills (Ctrl-C stops it all)"
-	@echo "make install    install dependencies from the lock file (npm ci)"
+	@echo "make install    install dependencies from the lock file (npm ci) and build the inflate addon (cargo)"
 	@echo "make demo       build the examples, verify and audit them, then apply examples/k8s to a local control plane it leaves running"
 	@echo "make examples   build and sign the example skills with a throwaway key into $(OUT)/"
 	@echo "make test       run the unit tests (npm test)"
@@ -26,7 +26,13 @@ node_modules/.bin/node: package-lock.json
 	npm ci
 	@touch $@
 
-install: node_modules/.bin/node
+# The zlib-rs inflate addon (native/), built with cargo from native/Cargo.lock; see hack/native/build.sh.
+native/palyra-native.node: native/Cargo.toml native/Cargo.lock native/build.rs $(wildcard native/src/*.rs) hack/native/build.sh
+	@bash hack/native/build.sh
+
+native: native/palyra-native.node
+
+install: node_modules/.bin/node native/palyra-native.node
 
 $(OUT)/dev-signing.key: | node_modules/.bin/node
 	@mkdir -p $(OUT)

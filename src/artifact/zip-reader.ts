@@ -1,5 +1,6 @@
-import { crc32, inflateRawSync } from "node:zlib";
+import { crc32 } from "node:zlib";
 import { SkillError } from "./errors.ts";
+import { inflateEntry } from "./inflate.ts";
 import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from "./limits.ts";
 import { compareUtf8, normalizeEntryPath } from "./paths.ts";
 
@@ -264,52 +265,7 @@ function decompress(compressed: Buffer, record: CentralRecord): Buffer {
       record.name,
     );
   }
-  let inflated: { buffer: Buffer; engine: { bytesWritten: number } };
-  try {
-    // One byte past the declared size is enough to catch a header that under-declares,
-    // and the declared size has already been checked against the limits.
-    // An output chunk of the declared size (already within the limits) inflates in one
-    // allocation with no copies; small entries avoid the default 16 KiB buffer.
-    const chunkSize = Math.max(64, record.size + 1);
-    inflated = inflateRawSync(compressed, {
-      maxOutputLength: record.size + 1,
-      chunkSize,
-      info: true,
-    }) as unknown as typeof inflated;
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "ERR_BUFFER_TOO_LARGE") {
-      throw new SkillError(
-        "ENTRY_CORRUPT",
-        `entry ${JSON.stringify(record.name)} inflates past its declared size of ${record.size} bytes`,
-        record.name,
-      );
-    }
-    throw new SkillError(
-      "ENTRY_CORRUPT",
-      `entry ${JSON.stringify(record.name)} does not inflate: ${(error as Error).message}`,
-      record.name,
-    );
-  }
-  const data = inflated.buffer;
-  if (data.length !== record.size) {
-    throw new SkillError(
-      "ENTRY_CORRUPT",
-      `entry ${JSON.stringify(record.name)} inflates to ${data.length} bytes, not its declared ${record.size}`,
-      record.name,
-    );
-  }
-  // zlib stops at the end of the deflate stream; bytes after it inside the entry are read by
-  // no decoder, a place to hide data that one tool may report and another not.
-  const consumed = inflated.engine.bytesWritten;
-  if (consumed !== compressed.length) {
-    throw new SkillError(
-      "ENTRY_CORRUPT",
-      `entry ${JSON.stringify(record.name)} has ${compressed.length - consumed} bytes after the end of its deflate stream`,
-      record.name,
-    );
-  }
-  return data;
+  return inflateEntry(compressed, record.size, record.name);
 }
 
 /**

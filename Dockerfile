@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # palyra-skills-operator: a small Node 24 image running as non-root with production
-# dependencies only. TypeScript runs as is (Node 24 strips types), so there is no build step.
+# dependencies only. TypeScript runs as is (Node 24 strips types); the one build step is the
+# inflate addon in native/ (Rust).
 # The entry point is bin/palyra-skills-operator.mjs, the same file the integration tests start.
 
 FROM node:24-bookworm-slim AS dependencies
@@ -13,6 +14,13 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && rm -rf node_modules/node node_modules/.bin/node \
  && npm cache clean --force
 
+# The inflate addon (native/, zlib-rs behind Node-API), from the crates pinned in Cargo.lock.
+FROM rust:1.95-bookworm AS native
+WORKDIR /src
+COPY native ./native
+RUN cargo build --release --locked --manifest-path native/Cargo.toml \
+ && cp native/target/release/libpalyra_native.so /palyra-native.node
+
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
@@ -21,6 +29,7 @@ COPY package.json ./
 COPY bin ./bin
 COPY src ./src
 COPY crds ./crds
+COPY --from=native /palyra-native.node ./native/palyra-native.node
 # Numeric, so runAsNonRoot can verify it without a passwd entry (matches the chart).
 USER 65532:65532
 EXPOSE 8080 9443

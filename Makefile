@@ -121,7 +121,7 @@ check: typecheck lint test test-integration soak-short
 # The fast-check properties with 200 times their CI run count (about 4 minutes on 2 cores);
 # PALYRA_FUZZ_SCALE=N to choose. Counterexamples print a seed to replay.
 fuzz: install
-	PALYRA_FUZZ_SCALE=$${PALYRA_FUZZ_SCALE:-200} $(NODE) --test --test-reporter=spec test/unit/archive-properties.test.ts
+	PALYRA_FUZZ_SCALE=$${PALYRA_FUZZ_SCALE:-200} $(NODE) --test --test-reporter=spec test/unit/archive-properties.test.ts test/unit/inflate.test.ts
 
 soak-short: install control-plane
 	npm run bench:scale -- --skills 1000 --namespaces 20 --publishers 10 --artifacts 20 --soak-seconds 20 --timeout-seconds 180

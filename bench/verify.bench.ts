@@ -16,7 +16,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inflateRawSync } from "node:zlib";
 import { buildArtifact } from "../src/artifact/build.ts";
-import { signingKeyFromSeed } from "../src/artifact/ed25519.ts";
+import { ED25519_BACKEND, signingKeyFromSeed } from "../src/artifact/ed25519.ts";
+import { INFLATE_BACKEND } from "../src/artifact/inflate.ts";
 import { verifyArtifact, verifyArtifactAsync } from "../src/artifact/verify.ts";
 import {
   addTrustedKey,
@@ -194,6 +195,8 @@ const openSslPerSecond =
 rows.push(
   `machine calibration: node:crypto (OpenSSL) Ed25519 verify ${openSslPerSecond.toFixed(0)}/s here (design note's machine: 13,300/s)`,
 );
-console.log(`bench:verify (node ${process.version}, ${process.arch})`);
+console.log(
+  `bench:verify (node ${process.version}, ${process.arch}; inflate: ${INFLATE_BACKEND}, ed25519: ${ED25519_BACKEND}; the bound inflates with node:zlib)`,
+);
 for (const row of rows) console.log(row);
 console.log(allMet ? "all verify targets met" : "some verify targets NOT met");

@@ -2,12 +2,13 @@
  * Runs the adversarial corpus through the library (inspectArtifactAsync) and the CLI
  * (`palyra-skill verify FILE --json`, in-process) and prints one JSON summary line. Meant to be
  * started under a memory cap (node --max-old-space-size=...) with a time limit, as
- * test/unit/corpus.test.ts does; each case is also timed.
+ * test/unit/corpus.test.ts does (once per inflate library); each case is also timed.
  */
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { INFLATE_BACKEND } from "../../src/artifact/inflate.ts";
 import { inspectArtifactAsync } from "../../src/artifact/verify.ts";
 import { main } from "../../src/cli/main.ts";
 import { generateCorpus } from "./generate.ts";
@@ -73,4 +74,6 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-process.stdout.write(`${JSON.stringify({ outcomes, heapUsed: process.memoryUsage().heapUsed })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ inflateBackend: INFLATE_BACKEND, outcomes, heapUsed: process.memoryUsage().heapUsed })}\n`,
+);

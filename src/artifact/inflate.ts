@@ -55,6 +55,17 @@ export function inflateEntry(compressed: Buffer, size: number, name: string): Bu
     : inflateWithNative(nativeInflate, compressed, size, name);
 }
 
+/** inflateEntry on a chosen library, for the differential test; undefined if not loaded. */
+export function inflateEntryWith(
+  backend: "zlib-rs" | "node:zlib",
+): ((compressed: Buffer, size: number, name: string) => Buffer) | undefined {
+  if (backend === "node:zlib") return inflateWithZlib;
+  const inflate = nativeInflate;
+  return inflate === undefined
+    ? undefined
+    : (compressed, size, name) => inflateWithNative(inflate, compressed, size, name);
+}
+
 function inflateWithNative(
   inflate: NativeInflate,
   compressed: Buffer,

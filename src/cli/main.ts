@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ED25519_BACKEND } from "../artifact/ed25519.ts";
 import { SkillError } from "../artifact/errors.ts";
+import { INFLATE_BACKEND } from "../artifact/inflate.ts";
 import { ClusterError, UsageError } from "./cli-error.ts";
 import * as approveCommand from "./commands/approve.ts";
 import * as auditCommand from "./commands/audit.ts";
@@ -86,7 +87,7 @@ export async function main(argv: string[]): Promise<number> {
       readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
     ) as { version: string };
     process.stdout.write(
-      `palyra-skill ${pkg.version} (ed25519: ${ED25519_BACKEND}, node ${process.version})\n`,
+      `palyra-skill ${pkg.version} (ed25519: ${ED25519_BACKEND}, inflate: ${INFLATE_BACKEND}, node ${process.version})\n`,
     );
     return EXIT.OK;
   }

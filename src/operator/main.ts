@@ -6,6 +6,8 @@
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { ED25519_BACKEND } from "../artifact/ed25519.ts";
+import { INFLATE_BACKEND } from "../artifact/inflate.ts";
 import { KubeConfig } from "../kube/kubeconfig.ts";
 import { createLogger, isLogLevel, type LogLevel } from "./log.ts";
 import { Operator, type OperatorConfig } from "./operator.ts";
@@ -254,7 +256,12 @@ async function main(): Promise<number> {
 
   try {
     await operator.start();
-    log.info("operator started", { namespace: config.namespace });
+    // Which native libraries loaded: a missing addon is slower, never wrong, so say it.
+    log.info("operator started", {
+      namespace: config.namespace,
+      inflate: INFLATE_BACKEND,
+      ed25519: ED25519_BACKEND,
+    });
   } catch (error) {
     log.error("operator failed to start", { error });
     await operator.stop();

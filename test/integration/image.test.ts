@@ -1,14 +1,14 @@
 /**
  * The container image's contents, outside a container (no Docker engine here): the files the
  * Dockerfile copies (package.json, bin/, src/, crds/) and the production dependencies only
- * (`npm ls --omit=dev`), without the `node` package the image does not carry, run with Node
- * 24 through the image's entry point. It must start against the real API server and become
+ * (`npm ls --omit=dev`), without the `node` package the image does not carry, plus the
+ * inflate addon its native stage builds, run with Node 24 through the image's entry point. It must start against the real API server and become
  * ready: proof that nothing at run time needs a dev dependency or a file the image lacks.
  */
 
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { get } from "node:http";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -25,6 +25,17 @@ function copiedPaths(): string[] {
   const dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8");
   const final = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));
   return [...final.matchAll(/^COPY (?!--from)(\S+) /gm)].map((m) => m[1] as string);
+}
+
+/** The first match of `pattern` in the text `read` returns, waiting up to 10 s for it. */
+async function waitForLine(read: () => string, pattern: RegExp): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const match = pattern.exec(read());
+    if (match) return match[0];
+    assert.ok(Date.now() < deadline, `no line matching ${pattern}: ${read()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 test("the image's files and production dependencies run the operator to ready with Node 24", async () => {
@@ -44,6 +55,14 @@ test("the image's files and production dependencies run the operator to ready wi
   const app = mkdtempSync(join(tmpdir(), "palyra-image-"));
   try {
     for (const p of paths) cpSync(join(ROOT, p), join(app, p), { recursive: true });
+    // The addon the image's native stage builds (cargo build --release --locked of native/,
+    // as hack/native/build.sh does here), at the path the final stage copies it to.
+    const addon = /^COPY --from=native \S+ \.\/(\S+)$/m.exec(
+      readFileSync(join(ROOT, "Dockerfile"), "utf8"),
+    )?.[1];
+    assert.equal(addon, "native/palyra-native.node");
+    mkdirSync(join(app, "native"));
+    cpSync(join(ROOT, addon), join(app, addon));
     const production = execFileSync("npm", ["ls", "--omit=dev", "--parseable", "--all"], {
       cwd: ROOT,
       encoding: "utf8",
@@ -113,6 +132,10 @@ test("the image's files and production dependencies run the operator to ready wi
       }
       // The re-exec with the operator's Node flags happened in the image layout too.
       assert.doesNotMatch(stderr, /Error|Cannot find/);
+      // ...and the native libraries loaded there: zlib-rs inflate, libsodium Ed25519.
+      const started = await waitForLine(() => stdout, /"msg":"operator started"[^\n]*/);
+      assert.match(started, /"inflate":"zlib-rs"/);
+      assert.match(started, /"ed25519":"libsodium"/);
     } finally {
       child.kill("SIGTERM");
       assert.equal(await exited, 0, stderr);

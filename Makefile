@@ -83,6 +83,8 @@ typecheck: install
 
 lint: install
 	node_modules/.bin/biome check .
+	cargo fmt --check --manifest-path native/Cargo.toml
+	CARGO_TARGET_DIR=.cache/native cargo clippy --release --locked --quiet --manifest-path native/Cargo.toml -- -D warnings
 
 test: install
 	npm test

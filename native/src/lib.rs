@@ -32,15 +32,15 @@ pub struct InflateOutcome {
 #[napi]
 pub fn inflate_raw(input: Uint8Array, mut output: Uint8Array) -> napi::Result<InflateOutcome> {
     let input: &[u8] = &input;
-    // SAFETY: this function runs synchronously on the JavaScript thread that owns both
-    // arrays, so no JavaScript can read or write them while the slice lives; the only other
-    // view of the memory is `input`, and overlapping buffers are refused just below.
-    let output: &mut [u8] = unsafe { output.as_mut() };
+    let (start, end) = (output.as_ptr(), output.as_ptr().wrapping_add(output.len()));
     let input_range = input.as_ptr_range();
-    let output_range = output.as_ptr_range();
-    if input_range.start < output_range.end && output_range.start < input_range.end {
+    if !input.is_empty() && start != end && input_range.start < end && start < input_range.end {
         return Err(napi::Error::from_reason("input and output buffers overlap"));
     }
+    // SAFETY: this function runs synchronously on the JavaScript thread that owns both
+    // arrays, so no JavaScript can read or write them while the slice lives, and the one other
+    // view held here, `input`, does not overlap it (checked just above).
+    let output: &mut [u8] = unsafe { output.as_mut() };
     Ok(DECOMPRESSOR.with(|cell| {
         let mut inflater = cell.borrow_mut();
         inflater.reset(false);
@@ -53,9 +53,19 @@ pub fn inflate_raw(input: Uint8Array, mut output: Uint8Array) -> napi::Result<In
             Ok(_) => ("truncated", None),
             Err(error) => (
                 "error",
-                Some(error.message().unwrap_or("invalid deflate stream").to_string()),
+                Some(
+                    error
+                        .message()
+                        .unwrap_or("invalid deflate stream")
+                        .to_string(),
+                ),
             ),
         };
-        InflateOutcome { status: status.to_string(), consumed, produced, message }
+        InflateOutcome {
+            status: status.to_string(),
+            consumed,
+            produced,
+            message,
+        }
     }))
 }

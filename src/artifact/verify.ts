@@ -286,7 +286,7 @@ function needsDigest(entry: ArchiveEntry): boolean {
 
 // Entries at least this large are hashed on the thread pool, in parallel with the payload hash
 // (measured: below a few MiB the hand-off costs more than the second core saves).
-const PARALLEL_DIGEST_BYTES = Number(process.env.PDB ?? 4194304);
+const PARALLEL_DIGEST_BYTES = 4 * 1024 * 1024;
 
 async function digestOffThread(data: Buffer): Promise<string> {
   return Buffer.from(await crypto.subtle.digest("SHA-256", data)).toString("hex");

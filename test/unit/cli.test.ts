@@ -22,12 +22,12 @@ const EXAMPLES = join(ROOT, "examples");
 const BIN = join(ROOT, "bin", "palyra-skill.mjs");
 let dir: string;
 
-function cli(args: string[], input?: string) {
+function cli(args: string[], input?: string, env: Record<string, string> = {}) {
   const run = spawnSync(process.execPath, [BIN, ...args], {
     cwd: dir,
     encoding: "utf8",
     input,
-    env: { ...process.env, PALYRA_SKILL_AUDIT_VULN_FEED_HOOK: "" },
+    env: { ...process.env, PALYRA_SKILL_AUDIT_VULN_FEED_HOOK: "", ...env },
   });
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
 }
@@ -67,10 +67,15 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test("--version names the package version and the Ed25519 backend", () => {
+test("--version names the package version and the Ed25519 and inflate libraries", () => {
   const run = cli(["--version"]);
   assert.equal(run.status, 0);
-  assert.match(run.stdout, /^palyra-skill \d+\.\d+\.\d+ \(ed25519: libsodium, node v24\./);
+  assert.match(
+    run.stdout,
+    /^palyra-skill \d+\.\d+\.\d+ \(ed25519: libsodium, inflate: zlib-rs, node v24\./,
+  );
+  const fallback = cli(["--version"], undefined, { PALYRA_INFLATE_BACKEND: "zlib" });
+  assert.match(fallback.stdout, /inflate: node:zlib,/);
 });
 
 test("keygen writes a 0600 hex seed and its public key, and never overwrites silently", () => {

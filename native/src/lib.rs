@@ -1,7 +1,7 @@
 //! Raw DEFLATE decoding for the artifact reader, as a Node-API addon.
 //!
 //! Why: inflating is most of the cost of verifying a large artifact, and zlib-rs (a
-//! memory-safe Rust port of zlib, through flate2) inflates ~25% faster than the zlib bundled
+//! memory-safe Rust port of zlib, through flate2) inflates ~20% faster than the zlib bundled
 //! with Node on these machines, while accepting and rejecting exactly the streams zlib does.
 //! The caller owns both buffers: the output is allocated by JavaScript at the size the archive
 //! declares (already checked against the limits), so nothing here allocates per entry beyond

@@ -22,14 +22,22 @@ interface InflateOutcome {
 
 type NativeInflate = (input: Uint8Array, output: Uint8Array) => InflateOutcome;
 
+/** Why the addon is not in use, when it is not; said in the operator's start line. */
+export let INFLATE_FALLBACK_REASON: string | undefined;
+
 function loadNative(): NativeInflate | undefined {
-  if (process.env.PALYRA_INFLATE_BACKEND === "zlib") return undefined;
+  if (process.env.PALYRA_INFLATE_BACKEND === "zlib") {
+    INFLATE_FALLBACK_REASON = "PALYRA_INFLATE_BACKEND=zlib";
+    return undefined;
+  }
   try {
     const addon = createRequire(import.meta.url)("../../native/palyra-native.node") as {
       inflateRaw: NativeInflate;
     };
     return addon.inflateRaw;
-  } catch {
+  } catch (error) {
+    // Not built (MODULE_NOT_FOUND) or unloadable here (another libc, a truncated file).
+    INFLATE_FALLBACK_REASON = `native/palyra-native.node did not load: ${(error as Error).message.split("\n")[0]}`;
     return undefined;
   }
 }

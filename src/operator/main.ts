@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ED25519_BACKEND } from "../artifact/ed25519.ts";
-import { INFLATE_BACKEND } from "../artifact/inflate.ts";
+import { INFLATE_BACKEND, INFLATE_FALLBACK_REASON } from "../artifact/inflate.ts";
 import { KubeConfig } from "../kube/kubeconfig.ts";
 import { createLogger, isLogLevel, type LogLevel } from "./log.ts";
 import { Operator, type OperatorConfig } from "./operator.ts";
@@ -260,6 +260,9 @@ async function main(): Promise<number> {
     log.info("operator started", {
       namespace: config.namespace,
       inflate: INFLATE_BACKEND,
+      ...(INFLATE_FALLBACK_REASON === undefined
+        ? {}
+        : { inflateFallback: INFLATE_FALLBACK_REASON }),
       ed25519: ED25519_BACKEND,
     });
   } catch (error) {

@@ -17,7 +17,7 @@ help:
 	@echo "make cluster-up / cluster-down  a local kube-apiserver + etcd on 127.0.0.1 (prints the kubeconfig path)"
 	@echo "make check      typecheck + lint + tests + a short soak of the scale benchmark"
 	@echo "make bench      run the benchmarks"
-	@echo "make fuzz       the property tests with 200x their CI run count (PALYRA_FUZZ_SCALE=N)"
+	@echo "make fuzz       the property tests (archive, inflate differential) with 200x their CI run count (PALYRA_FUZZ_SCALE=N)"
 	@echo "make chart-lint helm lint --strict and helm template of charts/ (helm built from its Go module, cached)"
 	@echo "make image      build the container image (needs a Docker engine; says so and fails without one)"
 	@echo "make e2e-kind   kind + the chart + the e2e scenarios (needs Docker and kind; says so and fails without them)"
@@ -120,7 +120,7 @@ check: typecheck lint test test-integration soak-short
 # The scale benchmark's soak mode, short: 1,000 Skills converge, then 20 s of steady
 # create/update/delete; fails if the queue does not drain or the artifact cache outgrows the
 # distinct artifacts (memory and timing figures are printed, not judged, on a shared CI box).
-# The fast-check properties with 200 times their CI run count (about 4 minutes on 2 cores);
+# The fast-check properties with 200 times their CI run count (about 10 minutes on 2 cores: the archive properties and the inflate differential);
 # PALYRA_FUZZ_SCALE=N to choose. Counterexamples print a seed to replay.
 fuzz: install
 	PALYRA_FUZZ_SCALE=$${PALYRA_FUZZ_SCALE:-200} $(NODE) --test --test-reporter=spec test/unit/archive-properties.test.ts test/unit/inflate.test.ts

@@ -74,24 +74,41 @@ function defaultFlags(entry: RawEntry): number {
   return asBytes(entry.name).some((b) => b >= 0x80) ? FLAG_UTF8 : 0;
 }
 
+/**
+ * The ten fields the local header (from offset 4) and the central record (from offset 6)
+ * share, in the same order: version needed, flags, method, DOS time and date, CRC-32, sizes,
+ * name and extra lengths. Each record passes its own flags, name and extra field.
+ */
+function writeSharedFields(
+  header: Buffer,
+  at: number,
+  entry: RawEntry,
+  flags: number,
+  body: Buffer,
+  name: Buffer,
+  extra: Buffer,
+): void {
+  const data = entry.data ?? Buffer.alloc(0);
+  header.writeUInt16LE(20, at);
+  header.writeUInt16LE(flags, at + 2);
+  header.writeUInt16LE(entry.method ?? METHOD_DEFLATE, at + 4);
+  header.writeUInt16LE(0, at + 6);
+  header.writeUInt16LE(0x21, at + 8);
+  header.writeUInt32LE(entry.crc ?? crc32(data) >>> 0, at + 10);
+  header.writeUInt32LE(entry.compressedSize ?? body.length, at + 14);
+  header.writeUInt32LE(entry.size ?? data.length, at + 18);
+  header.writeUInt16LE(name.length, at + 22);
+  header.writeUInt16LE(extra.length, at + 24);
+}
+
 /** The local header, name, extra field and body of one entry. */
 export function localRecord(entry: RawEntry): Buffer {
   const name = asBytes(entry.localName ?? entry.name);
   const extra = entry.localExtra ?? Buffer.alloc(0);
   const body = bodyOf(entry);
-  const data = entry.data ?? Buffer.alloc(0);
   const header = Buffer.alloc(30);
   header.writeUInt32LE(0x04034b50, 0);
-  header.writeUInt16LE(20, 4);
-  header.writeUInt16LE(entry.localFlags ?? defaultFlags(entry), 6);
-  header.writeUInt16LE(entry.method ?? METHOD_DEFLATE, 8);
-  header.writeUInt16LE(0, 10);
-  header.writeUInt16LE(0x21, 12);
-  header.writeUInt32LE(entry.crc ?? crc32(data) >>> 0, 14);
-  header.writeUInt32LE(entry.compressedSize ?? body.length, 18);
-  header.writeUInt32LE(entry.size ?? data.length, 22);
-  header.writeUInt16LE(name.length, 26);
-  header.writeUInt16LE(extra.length, 28);
+  writeSharedFields(header, 4, entry, entry.localFlags ?? defaultFlags(entry), body, name, extra);
   return Buffer.concat([header, name, extra, body]);
 }
 
@@ -100,20 +117,10 @@ export function centralRecord(entry: RawEntry, offset: number): Buffer {
   const extra = entry.centralExtra ?? Buffer.alloc(0);
   const comment = entry.centralComment ?? Buffer.alloc(0);
   const body = bodyOf(entry);
-  const data = entry.data ?? Buffer.alloc(0);
   const header = Buffer.alloc(46);
   header.writeUInt32LE(0x02014b50, 0);
   header.writeUInt16LE((3 << 8) | 20, 4);
-  header.writeUInt16LE(20, 6);
-  header.writeUInt16LE(defaultFlags(entry), 8);
-  header.writeUInt16LE(entry.method ?? METHOD_DEFLATE, 10);
-  header.writeUInt16LE(0, 12);
-  header.writeUInt16LE(0x21, 14);
-  header.writeUInt32LE(entry.crc ?? crc32(data) >>> 0, 16);
-  header.writeUInt32LE(entry.compressedSize ?? body.length, 20);
-  header.writeUInt32LE(entry.size ?? data.length, 24);
-  header.writeUInt16LE(name.length, 28);
-  header.writeUInt16LE(extra.length, 30);
+  writeSharedFields(header, 6, entry, defaultFlags(entry), body, name, extra);
   header.writeUInt16LE(comment.length, 32);
   header.writeUInt32LE((0o100644 << 16) >>> 0, 38);
   header.writeUInt32LE(entry.localOffset ?? offset, 42);

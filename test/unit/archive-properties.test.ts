@@ -10,17 +10,13 @@ import { inspectArtifact, verifyArtifact } from "../../src/artifact/verify.ts";
 import { type ArchiveEntry, readArchive } from "../../src/artifact/zip-reader.ts";
 import { writeArchive } from "../../src/artifact/zip-writer.ts";
 import { addTrustedKey, EMPTY_TRUST_STORE } from "../../src/trust/store.ts";
+import { PROPERTY_TIMEOUT, runs } from "../support/fuzz.ts";
 
 // Every property: whatever the input, the library either returns a sensible answer or throws a
 // SkillError with a known code. Any other exception (RangeError from a buffer read, a zlib
 // error, a TypeError...) fails the property, and a hang fails through the test timeout.
 
-// `make fuzz` multiplies every property's run count (PALYRA_FUZZ_SCALE, default 1 in CI); a
-// counterexample it finds (fast-check prints its seed and path) becomes a regression case here
-// or in the corpus (hack/corpus/generate.ts).
-const FUZZ_SCALE = Math.max(1, Number(process.env.PALYRA_FUZZ_SCALE ?? 1) || 1);
-const runs = (n: number) => Math.round(n * FUZZ_SCALE);
-const TIMEOUT = { timeout: 60_000 * FUZZ_SCALE };
+// Run counts and time caps scale under `make fuzz` (test/support/fuzz.ts).
 const KNOWN_CODES = new Set(Object.keys(ERROR_CODES));
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: SkillError };
@@ -294,23 +290,27 @@ const entryList = fc.array(
 // --- properties --------------------------------------------------------------------------------
 
 describe("archive properties", () => {
-  test("the signed fixture verifies, and a timestamp flip keeps the same payload", TIMEOUT, () => {
-    assert.equal(ORIGINAL.trustDecision, "allowlisted");
-    assert.equal(ORIGINAL.payloadSha256, built.payloadSha256);
-    assert.ok(METADATA_OFFSETS.length > 100);
-    assert.equal(TIMESTAMP_OFFSETS.length, 6 * 4 * 2);
-    for (const at of TIMESTAMP_OFFSETS) {
-      const verified = verifyArtifact(
-        mutate(ARTIFACT, { kind: "flip", flips: [{ at, xor: 0x5a }] }),
-        {
-          trustStore,
-        },
-      );
-      assert.equal(verified.payloadSha256, ORIGINAL.payloadSha256);
-    }
-  });
+  test(
+    "the signed fixture verifies, and a timestamp flip keeps the same payload",
+    PROPERTY_TIMEOUT,
+    () => {
+      assert.equal(ORIGINAL.trustDecision, "allowlisted");
+      assert.equal(ORIGINAL.payloadSha256, built.payloadSha256);
+      assert.ok(METADATA_OFFSETS.length > 100);
+      assert.equal(TIMESTAMP_OFFSETS.length, 6 * 4 * 2);
+      for (const at of TIMESTAMP_OFFSETS) {
+        const verified = verifyArtifact(
+          mutate(ARTIFACT, { kind: "flip", flips: [{ at, xor: 0x5a }] }),
+          {
+            trustStore,
+          },
+        );
+        assert.equal(verified.payloadSha256, ORIGINAL.payloadSha256);
+      }
+    },
+  );
 
-  test("random bytes: readArchive returns entries or throws a SkillError", TIMEOUT, () => {
+  test("random bytes: readArchive returns entries or throws a SkillError", PROPERTY_TIMEOUT, () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 4096 }), (bytes) => {
         const outcome = attempt(() => readArchive(bytes));
@@ -320,48 +320,52 @@ describe("archive properties", () => {
     );
   });
 
-  test("random bytes ending in a random EOCD: readArchive never fails untyped", TIMEOUT, () => {
-    const eocd = fc
-      .record({
-        disk: fc.oneof(fc.constant(0), fc.nat({ max: 0xffff })),
-        cdDisk: fc.oneof(fc.constant(0), fc.nat({ max: 0xffff })),
-        count: fc.nat({ max: 300 }),
-        cdSize: fc.oneof(fc.nat({ max: 4096 }), fc.nat({ max: 0xffffffff })),
-        cdOffset: fc.oneof(fc.nat({ max: 4096 }), fc.nat({ max: 0xffffffff })),
-        comment: fc.uint8Array({ maxLength: 16 }),
-      })
-      .map((r) => {
-        const b = Buffer.alloc(22);
-        b.writeUInt32LE(0x06054b50, 0);
-        b.writeUInt16LE(r.disk, 4);
-        b.writeUInt16LE(r.cdDisk, 6);
-        b.writeUInt16LE(r.count, 8);
-        b.writeUInt16LE(r.count, 10);
-        b.writeUInt32LE(r.cdSize, 12);
-        b.writeUInt32LE(r.cdOffset, 16);
-        b.writeUInt16LE(r.comment.length, 20);
-        return Buffer.concat([b, r.comment]);
-      });
-    // Random body made of fragments that look like ZIP records.
-    const fragment = fc.oneof(
-      fc.uint8Array({ maxLength: 64 }),
-      fc.constantFrom(
-        Buffer.from([0x50, 0x4b, 0x03, 0x04]),
-        Buffer.from([0x50, 0x4b, 0x01, 0x02]),
-        Buffer.from([0x50, 0x4b, 0x05, 0x06]),
-      ),
-    );
-    fc.assert(
-      fc.property(fc.array(fragment, { maxLength: 40 }), eocd, (parts, end) => {
-        const bytes = Buffer.concat([...parts, end]);
-        attempt(() => readArchive(bytes));
-        expectSkillError(() => inspectArtifact(bytes));
-      }),
-      { numRuns: runs(1500) },
-    );
-  });
+  test(
+    "random bytes ending in a random EOCD: readArchive never fails untyped",
+    PROPERTY_TIMEOUT,
+    () => {
+      const eocd = fc
+        .record({
+          disk: fc.oneof(fc.constant(0), fc.nat({ max: 0xffff })),
+          cdDisk: fc.oneof(fc.constant(0), fc.nat({ max: 0xffff })),
+          count: fc.nat({ max: 300 }),
+          cdSize: fc.oneof(fc.nat({ max: 4096 }), fc.nat({ max: 0xffffffff })),
+          cdOffset: fc.oneof(fc.nat({ max: 4096 }), fc.nat({ max: 0xffffffff })),
+          comment: fc.uint8Array({ maxLength: 16 }),
+        })
+        .map((r) => {
+          const b = Buffer.alloc(22);
+          b.writeUInt32LE(0x06054b50, 0);
+          b.writeUInt16LE(r.disk, 4);
+          b.writeUInt16LE(r.cdDisk, 6);
+          b.writeUInt16LE(r.count, 8);
+          b.writeUInt16LE(r.count, 10);
+          b.writeUInt32LE(r.cdSize, 12);
+          b.writeUInt32LE(r.cdOffset, 16);
+          b.writeUInt16LE(r.comment.length, 20);
+          return Buffer.concat([b, r.comment]);
+        });
+      // Random body made of fragments that look like ZIP records.
+      const fragment = fc.oneof(
+        fc.uint8Array({ maxLength: 64 }),
+        fc.constantFrom(
+          Buffer.from([0x50, 0x4b, 0x03, 0x04]),
+          Buffer.from([0x50, 0x4b, 0x01, 0x02]),
+          Buffer.from([0x50, 0x4b, 0x05, 0x06]),
+        ),
+      );
+      fc.assert(
+        fc.property(fc.array(fragment, { maxLength: 40 }), eocd, (parts, end) => {
+          const bytes = Buffer.concat([...parts, end]);
+          attempt(() => readArchive(bytes));
+          expectSkillError(() => inspectArtifact(bytes));
+        }),
+        { numRuns: runs(1500) },
+      );
+    },
+  );
 
-  test("random bytes: inspectArtifact always throws a SkillError", TIMEOUT, () => {
+  test("random bytes: inspectArtifact always throws a SkillError", PROPERTY_TIMEOUT, () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 4096 }), (bytes) => {
         expectSkillError(() => inspectArtifact(bytes));
@@ -372,7 +376,7 @@ describe("archive properties", () => {
 
   test(
     "mutated signed artifact: rejected with a SkillError, or the very same payload",
-    TIMEOUT,
+    PROPERTY_TIMEOUT,
     () => {
       let accepted = 0;
       let rejected = 0;
@@ -401,7 +405,7 @@ describe("archive properties", () => {
 
   test(
     "random entry lists: writeArchive -> readArchive round-trips or rejects with the right code",
-    TIMEOUT,
+    PROPERTY_TIMEOUT,
     () => {
       fc.assert(
         fc.property(entryList, (entries) => {
@@ -426,7 +430,7 @@ describe("archive properties", () => {
     },
   );
 
-  test("normalizeEntryPath agrees with an independent model of the spec", TIMEOUT, () => {
+  test("normalizeEntryPath agrees with an independent model of the spec", PROPERTY_TIMEOUT, () => {
     fc.assert(
       fc.property(entryName, (name) => {
         const expected = modelNormalize(name);
@@ -445,7 +449,7 @@ describe("archive properties", () => {
 
   test(
     "valid-shaped entries with random bytes in one of them: inspectArtifact rejects",
-    TIMEOUT,
+    PROPERTY_TIMEOUT,
     () => {
       const extraAsset = fc.record({
         path: fc.stringMatching(/^assets\/[a-z0-9_]{1,8}\.(txt|bin)$/),
@@ -477,7 +481,7 @@ describe("archive properties", () => {
 
   test(
     "entries with the required names but random contents: inspectArtifact rejects",
-    TIMEOUT,
+    PROPERTY_TIMEOUT,
     () => {
       const required = [
         "skill.toml",

@@ -12,9 +12,8 @@ import { constants, deflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import { SkillError } from "../../src/artifact/errors.ts";
 import { INFLATE_BACKEND, inflateEntry, inflateEntryWith } from "../../src/artifact/inflate.ts";
+import { PROPERTY_TIMEOUT, runs } from "../support/fuzz.ts";
 
-const FUZZ_SCALE = Math.max(1, Number(process.env.PALYRA_FUZZ_SCALE ?? 1) || 1);
-const runs = (n: number) => Math.round(n * FUZZ_SCALE);
 const ADDON = new URL("../../native/palyra-native.node", import.meta.url);
 
 const native = inflateEntryWith("zlib-rs");
@@ -175,42 +174,50 @@ describe("inflate", () => {
     ),
   });
 
-  test("property: every stream zlib writes, at every setting, inflates to the same bytes", () => {
-    fc.assert(
-      fc.property(payload, options, (data, settings) => {
-        const stream = deflateRawSync(data, settings);
-        const outcome = same(stream, data.length);
-        assert.ok(outcome.ok && outcome.data.equals(data));
-      }),
-      { numRuns: runs(1500) },
-    );
-  });
+  test(
+    "property: every stream zlib writes, at every setting, inflates to the same bytes",
+    PROPERTY_TIMEOUT,
+    () => {
+      fc.assert(
+        fc.property(payload, options, (data, settings) => {
+          const stream = deflateRawSync(data, settings);
+          const outcome = same(stream, data.length);
+          assert.ok(outcome.ok && outcome.data.equals(data));
+        }),
+        { numRuns: runs(1500) },
+      );
+    },
+  );
 
-  test("property: damaged streams (flipped bits, cut, spliced, padded) get the same answer from both", () => {
-    fc.assert(
-      fc.property(
-        payload,
-        options,
-        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 7 })), { maxLength: 4 }),
-        fc.nat(),
-        fc.uint8Array({ maxLength: 8 }),
-        fc.integer({ min: -2, max: 2 }),
-        (data, settings, flips, cut, spliced, sizeDelta) => {
-          const stream = Buffer.from(deflateRawSync(data, settings));
-          for (const [at, bit] of flips) {
-            const index = at % Math.max(1, stream.length);
-            if (stream.length > 0) stream[index] = (stream[index] ?? 0) ^ (1 << bit);
-          }
-          const end = stream.length === 0 ? 0 : cut % (stream.length + 1);
-          const damaged = Buffer.concat([stream.subarray(0, end), spliced]);
-          same(damaged, Math.max(0, data.length + sizeDelta));
-        },
-      ),
-      { numRuns: runs(3000) },
-    );
-  });
+  test(
+    "property: damaged streams (flipped bits, cut, spliced, padded) get the same answer from both",
+    PROPERTY_TIMEOUT,
+    () => {
+      fc.assert(
+        fc.property(
+          payload,
+          options,
+          fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 7 })), { maxLength: 4 }),
+          fc.nat(),
+          fc.uint8Array({ maxLength: 8 }),
+          fc.integer({ min: -2, max: 2 }),
+          (data, settings, flips, cut, spliced, sizeDelta) => {
+            const stream = Buffer.from(deflateRawSync(data, settings));
+            for (const [at, bit] of flips) {
+              const index = at % Math.max(1, stream.length);
+              if (stream.length > 0) stream[index] = (stream[index] ?? 0) ^ (1 << bit);
+            }
+            const end = stream.length === 0 ? 0 : cut % (stream.length + 1);
+            const damaged = Buffer.concat([stream.subarray(0, end), spliced]);
+            same(damaged, Math.max(0, data.length + sizeDelta));
+          },
+        ),
+        { numRuns: runs(3000) },
+      );
+    },
+  );
 
-  test("property: arbitrary bytes get the same answer from both", () => {
+  test("property: arbitrary bytes get the same answer from both", PROPERTY_TIMEOUT, () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 512 }), fc.nat({ max: 70_000 }), (bytes, size) => {
         same(Buffer.from(bytes), size);

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { skillArtifact } from "../../hack/dev/artifacts.ts";
 import type { Skill, SkillTrustPolicy } from "../../src/api/v1alpha1/types.generated.ts";
 import { inspectArtifact } from "../../src/artifact/verify.ts";
+import { trustStoreConflict } from "../../src/controller/policy/conflicts.ts";
 import { decidePolicyStatus } from "../../src/controller/policy/reconciler.ts";
 import {
   type ArtifactObservation,
@@ -60,10 +61,16 @@ function skill(spec: Partial<Skill["spec"]> = {}, status?: Skill["status"]): Ski
   };
 }
 
-const store = (s: TrustStore = EMPTY_TRUST_STORE): TrustStoreObservation => ({
+const store = (
+  s: TrustStore = EMPTY_TRUST_STORE,
+  namespacePins: Record<string, Record<string, string>> = {},
+): TrustStoreObservation => ({
   kind: "ok",
   ref: { namespace: "palyra-system", name: "ts", key: "trust-store.json" },
   store: s,
+  namespacePins: new Map(
+    Object.entries(namespacePins).map(([ns, pins]) => [ns, new Map(Object.entries(pins))]),
+  ),
   resourceVersion: "7",
 });
 
@@ -74,6 +81,7 @@ function observe(
     artifact?: ArtifactObservation;
     trust?: TrustStoreObservation;
     now?: Date;
+    conflict?: string;
   } = {},
 ): SkillObservation {
   const p = opts.policy ?? policy();
@@ -87,7 +95,13 @@ function observe(
     now: opts.now ?? T0,
   };
   if (artifact.kind === "verified" && ts.kind === "ok")
-    obs.verdict = computeVerdict(artifact.facts, p, ts.store, true);
+    obs.verdict = computeVerdict(artifact.facts, p, {
+      store: ts.store,
+      namespacePins: ts.namespacePins,
+      namespace: sk.metadata.namespace ?? "",
+      storeAvailable: true,
+      ...(opts.conflict ? { conflict: opts.conflict } : {}),
+    });
   return obs;
 }
 
@@ -142,11 +156,13 @@ test("TOFU first use asks for a pin; once pinned, this Skill keeps saying tofu_n
   assert.deepEqual(first.pin, {
     publisher: "newco",
     key: newco.inspected.publicKeyHex,
+    scope: "Namespace",
+    namespace: "ns",
     keyId: newco.inspected.keyId,
   });
   assert.equal(first.status.trustDecision, "tofu_newly_pinned");
 
-  const pinned = store(pinTofuKey(EMPTY_TRUST_STORE, "newco", newco.inspected.publicKeyHex));
+  const pinned = store(EMPTY_TRUST_STORE, { ns: { newco: newco.inspected.publicKeyHex } });
   const after = decideSkill(
     observe(skill(sk.spec, first.status), {
       policy: p,
@@ -174,7 +190,7 @@ test("TOFU first use asks for a pin; once pinned, this Skill keeps saying tofu_n
 
 test("a different key for a pinned publisher is Quarantined (TofuKeyMismatch) with events on the Skill and the policy, and no pin", () => {
   const evil = facts({ publisher: "newco", skillId: "newco.echo", keySeed: 22 });
-  const pinned = store(pinTofuKey(EMPTY_TRUST_STORE, "newco", "ab".repeat(32)));
+  const pinned = store(EMPTY_TRUST_STORE, { ns: { newco: "ab".repeat(32) } });
   const d = decideSkill(
     observe(skill({ skillId: "newco.echo", publisher: "newco" }), {
       policy: policy({ allowTofu: true }),
@@ -223,7 +239,7 @@ test("an audit failure quarantines; an approval bound to the payload enables; on
   );
 });
 
-test("Audit mode enables what Enforce would quarantine, says so, and still honours a manual quarantine", () => {
+test("Audit mode enables what the audit alone would quarantine, says so, and still honours a manual quarantine", () => {
   const wild = facts({ wildcardEgress: true });
   const d = decideSkill(
     observe(skill(), {
@@ -340,7 +356,7 @@ test("a manifest that does not match the Skill's spec is Quarantined and never p
 
 test("the policy status lists TOFU pins with key ids and counts trusted publishers", () => {
   const s = decidePolicyStatus({
-    policy: policy(),
+    policy: policy({ allowTofu: true, tofuScope: "Cluster" }),
     trustStore: store(pinTofuKey(EMPTY_TRUST_STORE, "newco", ACME_KEY)),
     governedSkills: 4,
     now: T0,
@@ -358,4 +374,208 @@ test("the policy status lists TOFU pins with key ids and counts trusted publishe
     now: T0,
   });
   assert.equal(noStore.conditions?.[0]?.reason, "TrustStoreRequired");
+});
+
+// Issue 17: pins belong to the scope the policy chooses, and only an Enabled Skill pins.
+
+const NEWCO = facts({ publisher: "newco", skillId: "newco.echo", keySeed: 21 }, "e".repeat(64));
+const NEWCO_KEY = NEWCO.inspected.publicKeyHex;
+const newcoSkill = (extra: Partial<Skill["spec"]> = {}) =>
+  skill({ skillId: "newco.echo", publisher: "newco", ...extra });
+const viaNewco = { kind: "verified", facts: NEWCO } as const;
+
+test("a policy without TOFU trusts no pin another policy made in the same store, cluster-wide or not", () => {
+  const pins = store(pinTofuKey(EMPTY_TRUST_STORE, "newco", NEWCO_KEY), {
+    ns: { newco: NEWCO_KEY },
+  });
+  for (const tofuScope of ["Cluster", "Namespace"] as const) {
+    const d = decideSkill(
+      observe(newcoSkill(), {
+        policy: policy({ allowTofu: false, tofuScope }),
+        trust: pins,
+        artifact: viaNewco,
+      }),
+    );
+    assert.equal(d.status.state, "Quarantined", tofuScope);
+    assert.equal(cond(d.status, "Ready")?.reason, "UntrustedPublisher");
+    assert.match(cond(d.status, "Trusted")?.message ?? "", /trusts only allowlisted keys/);
+    assert.equal(d.pin, undefined);
+  }
+});
+
+test("trustExistingPins honours the pins of its scope without pinning anything new", () => {
+  const p = policy({ allowTofu: false, trustExistingPins: true });
+  const honoured = decideSkill(
+    observe(newcoSkill(), {
+      policy: p,
+      trust: store(EMPTY_TRUST_STORE, { ns: { newco: NEWCO_KEY } }),
+      artifact: viaNewco,
+    }),
+  );
+  assert.equal(honoured.status.state, "Enabled");
+  assert.equal(honoured.status.trustDecision, "tofu_pinned");
+  assert.match(cond(honoured.status, "Trusted")?.message ?? "", /pin of namespace ns/);
+  const unpinned = decideSkill(observe(newcoSkill(), { policy: p, artifact: viaNewco }));
+  assert.equal(cond(unpinned.status, "Ready")?.reason, "UntrustedPublisher");
+  assert.equal(unpinned.pin, undefined);
+});
+
+test("a namespace-scoped pin binds only its namespace: another namespace pins on its own, or mismatches only its own pin", () => {
+  const p = policy({ allowTofu: true });
+  const otherNamespaceOnly = store(EMPTY_TRUST_STORE, { other: { newco: "ab".repeat(32) } });
+  const d = decideSkill(
+    observe(newcoSkill(), { policy: p, trust: otherNamespaceOnly, artifact: viaNewco }),
+  );
+  assert.equal(d.status.state, "Enabled");
+  assert.equal(d.status.trustDecision, "tofu_newly_pinned");
+  assert.deepEqual(
+    { scope: d.pin?.scope, namespace: d.pin?.namespace },
+    { scope: "Namespace", namespace: "ns" },
+  );
+  // A cluster-wide pin in the same store is not this scope's: it neither helps nor blocks.
+  const clusterPin = store(pinTofuKey(EMPTY_TRUST_STORE, "newco", "ab".repeat(32)));
+  const d2 = decideSkill(
+    observe(newcoSkill(), { policy: p, trust: clusterPin, artifact: viaNewco }),
+  );
+  assert.equal(d2.status.trustDecision, "tofu_newly_pinned");
+  // tofuScope Cluster reads exactly that pin.
+  const d3 = decideSkill(
+    observe(newcoSkill(), {
+      policy: policy({ allowTofu: true, tofuScope: "Cluster" }),
+      trust: clusterPin,
+      artifact: viaNewco,
+    }),
+  );
+  assert.equal(cond(d3.status, "Ready")?.reason, "TofuKeyMismatch");
+  assert.equal(d3.pin, undefined);
+});
+
+test("a first-use pin is withheld from a Skill that ends Quarantined (audit finding or manual quarantine)", () => {
+  const wild = facts({
+    publisher: "newco",
+    skillId: "newco.echo",
+    keySeed: 21,
+    wildcardEgress: true,
+  });
+  const p = policy({ allowTofu: true });
+  const audited = decideSkill(
+    observe(newcoSkill(), { policy: p, artifact: { kind: "verified", facts: wild } }),
+  );
+  assert.equal(audited.status.state, "Quarantined");
+  assert.equal(cond(audited.status, "Ready")?.reason, "AuditFailed");
+  assert.equal(audited.pin, undefined);
+  assert.equal(audited.status.trustDecision, undefined);
+  assert.equal(cond(audited.status, "Trusted")?.reason, "TofuPinWithheld");
+  const manual = decideSkill(
+    observe(newcoSkill({ desiredState: "Quarantined" }), { policy: p, artifact: viaNewco }),
+  );
+  assert.equal(manual.pin, undefined);
+  assert.equal(cond(manual.status, "Ready")?.reason, "ManuallyQuarantined");
+  // Approved findings end Enabled: then the pin is written.
+  const approved = decideSkill(
+    observe(
+      newcoSkill({ approval: { payloadSha256: wild.inspected.payloadSha256, approvedBy: "rev" } }),
+      { policy: p, artifact: { kind: "verified", facts: wild } },
+    ),
+  );
+  assert.equal(approved.status.state, "Enabled");
+  assert.equal(approved.pin?.publisher, "newco");
+});
+
+test("Audit mode never relaxes who signed the bytes: untrusted, revoked and mismatched stay Quarantined; a provenance builder is relaxed", () => {
+  const audit = (
+    spec: Partial<SkillTrustPolicy["spec"]>,
+    sk = newcoSkill(),
+    art: ArtifactObservation = viaNewco,
+  ) => decideSkill(observe(sk, { policy: policy({ mode: "Audit", ...spec }), artifact: art }));
+  const untrusted = audit({});
+  assert.equal(untrusted.status.state, "Quarantined");
+  assert.equal(cond(untrusted.status, "Ready")?.reason, "UntrustedPublisher");
+  const acme = { kind: "verified", facts: ACME } as const;
+  const revoked = audit({ revokedKeys: [ACME_KEY], publishers: [] }, skill(), acme);
+  assert.equal(cond(revoked.status, "Ready")?.reason, "KeyRevoked");
+  const mismatch = audit({}, skill({ version: "9.9.9" }), acme);
+  assert.equal(cond(mismatch.status, "Ready")?.reason, "ManifestMismatch");
+  const builder = audit({ requiredProvenanceBuilders: ["https://other"] }, skill(), acme);
+  assert.equal(builder.status.state, "Enabled");
+  assert.equal(cond(builder.status, "Ready")?.reason, "AuditModeOverride");
+});
+
+test("a store shared with a policy of another pin scope: pins are neither trusted nor written, allowlisted keys still are", () => {
+  const conflict = "trust store shared with policy other (tofuScope Cluster)";
+  const p = policy({ allowTofu: true });
+  const d = decideSkill(
+    observe(newcoSkill(), {
+      policy: p,
+      trust: store(EMPTY_TRUST_STORE, { ns: { newco: NEWCO_KEY } }),
+      artifact: viaNewco,
+      conflict,
+    }),
+  );
+  assert.equal(d.status.state, "Quarantined");
+  assert.equal(cond(d.status, "Ready")?.reason, "TrustStoreConflict");
+  assert.equal(d.pin, undefined);
+  const allowlisted = decideSkill(observe(skill(), { policy: p, conflict }));
+  assert.equal(allowlisted.status.state, "Enabled");
+});
+
+test("trustStoreConflict: policies sharing a store and reading its pins with different scopes conflict; allowlist-only ones do not", () => {
+  const named = (name: string, spec: Partial<SkillTrustPolicy["spec"]>): SkillTrustPolicy => {
+    const p = policy({ trustStore: { namespace: "palyra-system", name: "ts" }, ...spec });
+    return { ...p, metadata: { ...p.metadata, name } };
+  };
+  const ns = named("ns", { allowTofu: true });
+  const cluster = named("cluster", { allowTofu: true, tofuScope: "Cluster" });
+  const strict = named("strict", { allowTofu: false, tofuScope: "Cluster" });
+  const elsewhere = named("elsewhere", {
+    allowTofu: true,
+    tofuScope: "Cluster",
+    trustStore: { namespace: "palyra-system", name: "other" },
+  });
+  assert.match(
+    trustStoreConflict(ns, [ns, cluster, strict]) ?? "",
+    /policy cluster \(tofuScope Cluster\)/,
+  );
+  assert.match(
+    trustStoreConflict(cluster, [ns, cluster]) ?? "",
+    /policy ns \(tofuScope Namespace\)/,
+  );
+  assert.equal(trustStoreConflict(ns, [ns, strict, elsewhere]), undefined);
+  assert.equal(trustStoreConflict(strict, [ns, cluster, strict]), undefined);
+  const status = decidePolicyStatus({
+    policy: ns,
+    trustStore: store(),
+    governedSkills: 0,
+    conflict: trustStoreConflict(ns, [ns, cluster]) as string,
+    now: T0,
+  });
+  assert.equal(status.conditions?.[0]?.status, "False");
+  assert.equal(status.conditions?.[0]?.reason, "TrustStoreConflict");
+});
+
+test("the policy status lists namespace-scoped pins with their namespace; an unlabelled store is not used", () => {
+  const s = decidePolicyStatus({
+    policy: policy({ allowTofu: true }),
+    trustStore: store(pinTofuKey(EMPTY_TRUST_STORE, "cluster-pub", ACME_KEY), {
+      b: { newco: NEWCO_KEY },
+      a: { newco: NEWCO_KEY },
+    }),
+    governedSkills: 0,
+    now: T0,
+  });
+  assert.deepEqual(
+    s.tofuPins?.map((p) => `${p.namespace}/${p.publisher}`),
+    ["a/newco", "b/newco"],
+  );
+  const ref = { namespace: "palyra-system", name: "ts", key: "trust-store.json" };
+  const unguarded = decidePolicyStatus({
+    policy: policy(),
+    trustStore: { kind: "unguarded", ref },
+    governedSkills: 0,
+    now: T0,
+  });
+  assert.equal(unguarded.conditions?.[0]?.reason, "TrustStoreUnguarded");
+  const d = decideSkill({ ...observe(skill()), trustStore: { kind: "unguarded", ref } });
+  assert.equal(d.status.state, "Failed");
+  assert.equal(cond(d.status, "Ready")?.reason, "TrustStoreUnguarded");
 });

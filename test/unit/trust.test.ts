@@ -2,6 +2,14 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { decideTrust } from "../../src/trust/decision.ts";
 import {
+  namespaceOfPinsKey,
+  namespacePinsKey,
+  pinsFor,
+  pinsOfScope,
+  pinUseOf,
+  readScopedTrustStore,
+} from "../../src/trust/pin-scope.ts";
+import {
   addTrustedKey,
   EMPTY_TRUST_STORE,
   parseTrustStore,
@@ -114,4 +122,58 @@ test("removing a key, a publisher, or a pin", () => {
   assert.equal(store.trustedPublishers.has("acme"), false, "no key left removes the publisher");
   store = removeTrust(store, "zeta");
   assert.equal(store.tofuPublishers.has("zeta"), false);
+});
+
+test("scoped trust stores: namespace pin documents sit beside the store under tofu.<namespace>.<key>, each in the reference's format", () => {
+  const key = "trust-store.json";
+  assert.equal(namespacePinsKey(key, "team-a"), "tofu.team-a.trust-store.json");
+  assert.equal(namespaceOfPinsKey("tofu.team-a.trust-store.json", key), "team-a");
+  assert.equal(namespaceOfPinsKey("tofu.team.a.trust-store.json", key), undefined);
+  assert.equal(namespaceOfPinsKey("tofu.team-a.other.json", key), undefined);
+  assert.equal(namespaceOfPinsKey(key, key), undefined);
+  const k1 = "ab".repeat(32);
+  const k2 = "cd".repeat(32);
+  const scoped = readScopedTrustStore(
+    {
+      [key]: JSON.stringify({
+        trusted_publishers: { acme: [k1] },
+        tofu_publishers: { globex: k2 },
+      }),
+      "tofu.team-a.trust-store.json": JSON.stringify({ tofu_publishers: { initech: k1 } }),
+      "tofu.team-b.other.json": "not json, and not ours",
+    },
+    key,
+  );
+  assert.deepEqual([...scoped.store.tofuPublishers], [["globex", k2]]);
+  assert.deepEqual([...(scoped.namespacePins.get("team-a") ?? [])], [["initech", k1]]);
+  const honour = { scope: "Namespace", create: false, honour: true } as const;
+  assert.equal(pinsFor(scoped, honour, "team-a").get("initech"), k1);
+  assert.equal(pinsFor(scoped, honour, "team-b").size, 0);
+  assert.equal(pinsFor(scoped, { ...honour, honour: false }, "team-a").size, 0);
+  assert.equal(pinsFor(scoped, { ...honour, scope: "Cluster" }, "team-a").get("globex"), k2);
+  assert.deepEqual(pinsOfScope(scoped, "Namespace"), [
+    { publisher: "initech", key: k1, namespace: "team-a" },
+  ]);
+  // Fail closed: an unreadable namespace document, or one that tries to allowlist, invalidates the store.
+  assert.throws(
+    () => readScopedTrustStore({ [key]: "{}", "tofu.x.trust-store.json": "{" }, key),
+    /tofu\.x\.trust-store\.json/,
+  );
+  assert.throws(
+    () =>
+      readScopedTrustStore(
+        {
+          [key]: "{}",
+          "tofu.x.trust-store.json": JSON.stringify({ trusted_publishers: { evil: [k1] } }),
+        },
+        key,
+      ),
+    /must not allowlist/,
+  );
+  assert.deepEqual(pinUseOf({}), { scope: "Namespace", create: false, honour: false });
+  assert.deepEqual(pinUseOf({ allowTofu: true, tofuScope: "Cluster" }), {
+    scope: "Cluster",
+    create: true,
+    honour: true,
+  });
 });

@@ -177,6 +177,10 @@ export interface SkillTrustPolicySpec {
   }[];
   /** Trust a publisher that is not allowlisted on first use, pinning its key in the trust store. */
   allowTofu?: boolean;
+  /** Where a first-use pin applies. Namespace (the default) binds only the namespace of the Skill that made it, so one namespace cannot decide a publisher's key for another; Cluster binds every namespace this policy governs (the trust store's tofu_publishers, as the reference CLI reads them). Policies that share a trust store and use its pins must agree on the scope. */
+  tofuScope?: "Namespace" | "Cluster";
+  /** With allowTofu false, still trust the pins (of tofuScope) already in the trust store, without pinning new publishers. A policy that neither allows TOFU nor sets this trusts only allowlisted keys, whatever pins the store holds. */
+  trustExistingPins?: boolean;
   /** Keys that are never trusted, whatever the allowlist or pins say. */
   revokedKeys?: string[];
   /** When set, the source kinds Skills governed by this policy may use; the webhook denies others at admission. */
@@ -210,10 +214,12 @@ export interface SkillTrustPolicyStatus {
   observedGeneration?: number;
   /** How many Skills this policy governs. */
   governedSkills?: number;
-  /** The Trust-On-First-Use pins in this policy's trust store, one per publisher. */
+  /** The Trust-On-First-Use pins this policy honours (its scope's pins in its trust store), one per publisher and namespace; at most 1024 are listed. */
   tofuPins?: {
     /** The pinned publisher. */
     publisher: string;
+    /** The namespace the pin binds (tofuScope Namespace); absent for a cluster-wide pin. */
+    namespace?: string;
     /** The pinned Ed25519 public key (64 lower-case hex characters). */
     key: string;
     /** The key id (ed25519:<16 hex>). */

@@ -13,7 +13,13 @@ import {
   type PinRecord,
   parsePinHistory,
 } from "../../trust/pin-history.ts";
-import { parseTrustStore } from "../../trust/store.ts";
+import {
+  pinRecordKey,
+  pinsOfScope,
+  pinUseOf,
+  readScopedTrustStore,
+  type ScopedPin,
+} from "../../trust/pin-scope.ts";
 
 export const SKILLS_API = "/apis/skills.palyra.dev/v1alpha1";
 
@@ -79,7 +85,7 @@ export async function governingPolicy(
 }
 
 export interface TrustStoreConfigMap {
-  metadata: { annotations?: Record<string, string> };
+  metadata: { annotations?: Record<string, string>; labels?: Record<string, string> };
   data?: Record<string, string>;
 }
 
@@ -97,9 +103,11 @@ export interface PinView extends Partial<PinRecord> {
   readonly store: string;
   readonly publisher: string;
   readonly key: string;
+  /** The namespace a namespace-scoped pin binds; absent for a cluster-wide pin. */
+  readonly namespace?: string;
 }
 
-/** The TOFU pins of a policy's trust store, with their records; undefined if unreadable. */
+/** The TOFU pins a policy honours in its trust store, with their records; undefined if unreadable. */
 export async function pinsOf(
   client: KubeClient,
   policy: SkillTrustPolicy,
@@ -114,26 +122,25 @@ export async function pinsOf(
       return undefined;
     throw error;
   }
-  let pins: Record<string, string>;
+  let pins: ScopedPin[];
+  const use = pinUseOf(policy.spec);
   try {
-    pins = Object.fromEntries(parseTrustStore(configMap.data?.[ref.key] ?? "").tofuPublishers);
+    pins = use.honour ? pinsOfScope(readScopedTrustStore(configMap.data, ref.key), use.scope) : [];
   } catch {
     return undefined;
   }
   const history = parsePinHistory(configMap.metadata.annotations?.[PIN_HISTORY_ANNOTATION]);
-  return Object.keys(pins)
-    .sort()
-    .map((publisher) => {
-      const key = pins[publisher] as string;
-      const record = history[publisher];
-      return {
-        policy: policy.metadata.name ?? "",
-        store: `${ref.namespace}/${ref.name}`,
-        publisher,
-        key,
-        ...(record && record.key === key
-          ? { keyId: record.keyId, skill: record.skill, pinnedAt: record.pinnedAt }
-          : {}),
-      };
-    });
+  return pins.map((pin) => {
+    const record = history[pinRecordKey(pin.publisher, pin.namespace)];
+    return {
+      policy: policy.metadata.name ?? "",
+      store: `${ref.namespace}/${ref.name}`,
+      publisher: pin.publisher,
+      ...(pin.namespace !== undefined ? { namespace: pin.namespace } : {}),
+      key: pin.key,
+      ...(record && record.key === pin.key
+        ? { keyId: record.keyId, skill: record.skill, pinnedAt: record.pinnedAt }
+        : {}),
+    };
+  });
 }

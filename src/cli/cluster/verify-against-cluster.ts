@@ -9,11 +9,13 @@ import { createHash } from "node:crypto";
 import type { SkillTrustPolicy } from "../../api/v1alpha1/types.generated.ts";
 import { DEFAULT_ARCHIVE_LIMITS } from "../../artifact/limits.ts";
 import { inspectArtifactAsync } from "../../artifact/verify.ts";
-import { trustStoreRefOf } from "../../controller/policy/trust-store.ts";
+import { trustStoreConflict } from "../../controller/policy/conflicts.ts";
+import { TRUST_STORE_LABEL, trustStoreRefOf } from "../../controller/policy/trust-store.ts";
 import { computeVerdict, type Verdict } from "../../controller/skill/verdict.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { provenanceBuilderId } from "../../sources/artifact-loader.ts";
-import { EMPTY_TRUST_STORE, parseTrustStore, type TrustStore } from "../../trust/store.ts";
+import { readScopedTrustStore, type ScopedTrustStore } from "../../trust/pin-scope.ts";
+import { EMPTY_TRUST_STORE } from "../../trust/store.ts";
 import { ClusterError, UsageError } from "../cli-error.ts";
 import { readInput } from "../io.ts";
 import { getTrustStoreConfigMap, listPolicies, resolveInNamespace } from "./skills.ts";
@@ -58,19 +60,24 @@ async function choosePolicy(
 async function readStore(
   client: KubeClient,
   policy: SkillTrustPolicy,
-): Promise<[TrustStore, string | null]> {
+): Promise<[ScopedTrustStore, string | null]> {
   const ref = trustStoreRefOf(policy);
-  if (!ref) return [EMPTY_TRUST_STORE, null];
+  if (!ref) return [{ store: EMPTY_TRUST_STORE, namespacePins: new Map() }, null];
   const cm = await getTrustStoreConfigMap(client, ref);
   const where = `${ref.namespace}/${ref.name}`;
-  const text = cm.data?.[ref.key];
-  if (text === undefined) {
+  if (cm.metadata.labels?.[TRUST_STORE_LABEL] !== "true") {
+    throw new ClusterError(
+      `trust store ${where} is not labelled ${TRUST_STORE_LABEL}=true; the operator uses no unguarded store`,
+      "KUBE_API_ERROR",
+    );
+  }
+  if (cm.data?.[ref.key] === undefined) {
     throw new ClusterError(
       `trust store ${where} has no key ${ref.key}; the operator fails closed on it too`,
       "KUBE_API_ERROR",
     );
   }
-  return [parseTrustStore(text), where];
+  return [readScopedTrustStore(cm.data, ref.key), where];
 }
 
 export async function verifyAgainstCluster(
@@ -85,7 +92,8 @@ export async function verifyAgainstCluster(
   });
   const inspected = await inspectArtifactAsync(bytes);
   const policy = await choosePolicy(client, namespace, policyName);
-  const [store, where] = await readStore(client, policy);
+  const [scoped, where] = await readStore(client, policy);
+  const conflict = trustStoreConflict(policy, await listPolicies(client));
   const verdict = computeVerdict(
     {
       digest: createHash("sha256").update(bytes).digest("hex"),
@@ -93,8 +101,13 @@ export async function verifyAgainstCluster(
       builderId: provenanceBuilderId(inspected),
     },
     policy,
-    store,
-    where !== null,
+    {
+      store: scoped.store,
+      namespacePins: scoped.namespacePins,
+      namespace,
+      storeAvailable: where !== null,
+      ...(conflict ? { conflict } : {}),
+    },
   );
   const m = inspected.manifest;
   return {

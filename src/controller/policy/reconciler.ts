@@ -16,17 +16,23 @@ import type { Informer, KubeObject } from "../../kube/informer.ts";
 import { deepEqual } from "../../kube/patch.ts";
 import type { HandlerResult } from "../../kube/workqueue.ts";
 import type { OperatorMetrics } from "../../operator/metrics.ts";
+import { pinsOfScope, pinUseOf } from "../../trust/pin-scope.ts";
 import type { TrustStoreObservation } from "../skill/decide.ts";
 import { policyTarget } from "../skill/reconciler.ts";
+import { trustStoreConflict } from "./conflicts.ts";
 import { resolvePolicy } from "./select.ts";
-import type { TrustStoreCache } from "./trust-store.ts";
+import { TRUST_STORE_LABEL, type TrustStoreCache } from "./trust-store.ts";
 
 export interface PolicyObservation {
   policy: SkillTrustPolicy;
   trustStore: TrustStoreObservation;
   governedSkills: number;
+  /** Another policy reads the same store's pins with another scope (conflicts.ts). */
+  conflict?: string;
   now: Date;
 }
+
+const MAX_LISTED_PINS = 1024;
 
 /** Pure: the status a policy should have. */
 export function decidePolicyStatus(obs: PolicyObservation): SkillTrustPolicyStatus {
@@ -38,20 +44,35 @@ export function decidePolicyStatus(obs: PolicyObservation): SkillTrustPolicyStat
     governedSkills: obs.governedSkills,
   };
   let ready: DesiredCondition;
-  if (trustStore.kind === "ok") {
+  const use = pinUseOf(policy.spec);
+  if (obs.conflict) {
+    ready = { type: "Ready", status: "False", reason: "TrustStoreConflict", message: obs.conflict };
+  } else if (trustStore.kind === "ok") {
     for (const p of trustStore.store.trustedPublishers.keys()) publishers.add(p);
-    const pins = [...trustStore.store.tofuPublishers].map(([publisher, key]) => ({
-      publisher,
-      key,
-      keyId: keyIdFor(Buffer.from(key, "hex")),
+    const all = use.honour ? pinsOfScope(trustStore, use.scope) : [];
+    const pins = all.slice(0, MAX_LISTED_PINS).map((p) => ({
+      publisher: p.publisher,
+      ...(p.namespace !== undefined ? { namespace: p.namespace } : {}),
+      key: p.key,
+      keyId: keyIdFor(Buffer.from(p.key, "hex")),
     }));
-    for (const pin of pins) publishers.add(pin.publisher);
+    for (const pin of all) publishers.add(pin.publisher);
     status.tofuPins = pins;
+    const where = `trust store ${trustStore.ref.namespace}/${trustStore.ref.name}`;
     ready = {
       type: "Ready",
       status: "True",
       reason: "Ready",
-      message: `trust store ${trustStore.ref.namespace}/${trustStore.ref.name} holds ${pins.length} TOFU pin(s)`,
+      message: !use.honour
+        ? `${where}: allowlist only (this policy neither allows TOFU nor trusts existing pins)`
+        : `${where} holds ${all.length} ${use.scope === "Cluster" ? "cluster-wide" : "namespace-scoped"} TOFU pin(s)${all.length > pins.length ? ` (${pins.length} listed)` : ""}${use.create ? "" : "; no new pins (allowTofu is false)"}`,
+    };
+  } else if (trustStore.kind === "unguarded") {
+    ready = {
+      type: "Ready",
+      status: "False",
+      reason: "TrustStoreUnguarded",
+      message: `ConfigMap ${trustStore.ref.namespace}/${trustStore.ref.name} is not labelled ${TRUST_STORE_LABEL}=true, so the webhook does not guard it; the operator uses no unguarded trust store`,
     };
   } else if (trustStore.kind === "unset") {
     ready =
@@ -138,10 +159,12 @@ export class PolicyReconciler {
       const resolved = resolvePolicy(skill, all, labels);
       if (resolved.kind === "found" && resolved.policy.metadata.name === name) governedSkills++;
     }
+    const conflict = trustStoreConflict(policy, all);
     const status = decidePolicyStatus({
       policy,
       trustStore,
       governedSkills,
+      ...(conflict ? { conflict } : {}),
       now: (d.now ?? (() => new Date()))(),
     });
     if (deepEqual(policy.status ?? {}, status)) return;

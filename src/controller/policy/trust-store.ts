@@ -10,16 +10,28 @@ import { KubeApiError, type KubeRequester, MERGE_PATCH } from "../../kube/client
 import type { Informer, KubeObject } from "../../kube/informer.ts";
 import { PIN_HISTORY_ANNOTATION, type PinRecord, withPinRecord } from "../../trust/pin-history.ts";
 import {
-  EMPTY_TRUST_STORE,
-  parseTrustStore,
-  pinTofuKey,
-  serializeTrustStore,
-  type TrustStore,
-} from "../../trust/store.ts";
+  namespacePinsKey,
+  pinRecordKey,
+  readScopedTrustStore,
+  type TofuScope,
+} from "../../trust/pin-scope.ts";
+import { pinTofuKey, serializeTrustStore, type TrustStore } from "../../trust/store.ts";
 import type { TrustStoreObservation, TrustStoreRef } from "../skill/decide.ts";
 
+/**
+ * The label that marks a ConfigMap as a trust store. The webhook guards every ConfigMap that
+ * carries it (registered at start, before any policy is read), and the operator reads no store
+ * without it: a store is guarded before any policy can use it.
+ */
+export const TRUST_STORE_LABEL = "skills.palyra.dev/trust-store";
+
 interface ConfigMap {
-  metadata: { resourceVersion?: string; uid?: string; annotations?: Record<string, string> };
+  metadata: {
+    resourceVersion?: string;
+    uid?: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+  };
   data?: Record<string, string>;
 }
 
@@ -70,14 +82,16 @@ export class TrustStoreCache {
     if (cached) return cached;
     let observation: TrustStoreObservation;
     if (!entry.object) observation = { kind: "missing", ref };
-    else {
-      const text = entry.object.data?.[ref.key];
+    else if (entry.object.metadata.labels?.[TRUST_STORE_LABEL] !== "true") {
+      observation = { kind: "unguarded", ref };
+    } else {
       try {
+        const scoped = readScopedTrustStore(entry.object.data, ref.key);
         observation = {
           kind: "ok",
           ref,
-          store:
-            text === undefined || text.trim() === "" ? EMPTY_TRUST_STORE : parseTrustStore(text),
+          store: scoped.store,
+          namespacePins: scoped.namespacePins,
           resourceVersion: entry.resourceVersion,
         };
       } catch (error) {
@@ -106,17 +120,28 @@ export class TrustStoreCache {
 
   /**
    * Writes a first-use pin and its record (who, when) in one patch; "conflict" when the store
-   * changed since it was read.
+   * changed since it was read. A cluster-wide pin goes into the store document itself, a
+   * namespace's pin into that namespace's pin document.
    */
   async pin(
     observed: Extract<TrustStoreObservation, { kind: "ok" }>,
+    scope: { scope: TofuScope; namespace: string },
     publisher: string,
     key: string,
     record: Omit<PinRecord, "key">,
   ): Promise<PinResult> {
     const { ref } = observed;
     const id = `${ref.namespace}/${ref.name}`;
-    const next = serializeTrustStore(pinTofuKey(observed.store, publisher, key));
+    const namespace = scope.scope === "Namespace" ? scope.namespace : undefined;
+    const dataKey = namespace === undefined ? ref.key : namespacePinsKey(ref.key, namespace);
+    const current: TrustStore =
+      namespace === undefined
+        ? observed.store
+        : {
+            trustedPublishers: new Map(),
+            tofuPublishers: observed.namespacePins.get(namespace) ?? new Map(),
+          };
+    const next = serializeTrustStore(pinTofuKey(current, publisher, key));
     // The cached object is the one read at observed.resourceVersion (the patch's precondition
     // fails otherwise), so its annotation is the history to extend.
     const cached = this.#objects.get(id);
@@ -124,7 +149,10 @@ export class TrustStoreCache {
       cached?.resourceVersion === observed.resourceVersion
         ? cached.object?.metadata.annotations?.[PIN_HISTORY_ANNOTATION]
         : undefined;
-    const history = withPinRecord(previous, publisher, { ...record, key });
+    const history = withPinRecord(previous, pinRecordKey(publisher, namespace), {
+      ...record,
+      key,
+    });
     try {
       const object = await this.#client.request<ConfigMap>(
         `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/configmaps/${encodeURIComponent(ref.name)}`,
@@ -136,7 +164,7 @@ export class TrustStoreCache {
               resourceVersion: observed.resourceVersion,
               annotations: { [PIN_HISTORY_ANNOTATION]: history },
             },
-            data: { [ref.key]: next },
+            data: { [dataKey]: next },
           },
           timeoutMs: 30_000,
         },

@@ -4,7 +4,7 @@
  * pin to write and the events to record. Pure: no clock (now is an input), no I/O.
  */
 
-import type { Skill, SkillStatus } from "../../api/v1alpha1/types.generated.ts";
+import type { Skill, SkillStatus, SkillTrustPolicy } from "../../api/v1alpha1/types.generated.ts";
 import { wildcardOptIns } from "../../artifact/audit.ts";
 import { capabilityGrants } from "../../artifact/derived.ts";
 import type { ErrorCode } from "../../artifact/errors.ts";
@@ -17,7 +17,7 @@ import {
 } from "../../kube/conditions.ts";
 import type { TrustStore } from "../../trust/store.ts";
 import type { PolicyResolution } from "../policy/select.ts";
-import type { Verdict, VerifiedArtifactFacts } from "./verdict.ts";
+import type { PinRequest, Verdict, VerifiedArtifactFacts } from "./verdict.ts";
 
 export type ArtifactObservation =
   | { kind: "verified"; facts: VerifiedArtifactFacts }
@@ -33,9 +33,18 @@ export interface TrustStoreRef {
 }
 
 export type TrustStoreObservation =
-  | { kind: "ok"; ref: TrustStoreRef; store: TrustStore; resourceVersion: string }
+  | {
+      kind: "ok";
+      ref: TrustStoreRef;
+      store: TrustStore;
+      /** Pins that bind one namespace each (tofuScope Namespace), by namespace. */
+      namespacePins: ReadonlyMap<string, ReadonlyMap<string, string>>;
+      resourceVersion: string;
+    }
   | { kind: "unset" }
   | { kind: "missing"; ref: TrustStoreRef }
+  /** The ConfigMap lacks the trust-store label, so the webhook does not guard it: not used. */
+  | { kind: "unguarded"; ref: TrustStoreRef }
   | { kind: "invalid"; ref: TrustStoreRef; message: string };
 
 export interface SkillObservation {
@@ -56,9 +65,7 @@ export interface DecidedEvent {
   message: string;
 }
 
-export interface TofuPin {
-  publisher: string;
-  key: string;
+export interface TofuPin extends PinRequest {
   keyId: string;
 }
 
@@ -133,7 +140,8 @@ export function decideSkill(obs: SkillObservation): SkillDecision {
   } else if (
     !obs.trustStore ||
     obs.trustStore.kind === "missing" ||
-    obs.trustStore.kind === "invalid"
+    obs.trustStore.kind === "invalid" ||
+    obs.trustStore.kind === "unguarded"
   ) {
     const ts = obs.trustStore;
     outcome =
@@ -142,12 +150,14 @@ export function decideSkill(obs: SkillObservation): SkillDecision {
             "TrustStoreInvalid",
             `trust store ConfigMap ${ts.ref.namespace}/${ts.ref.name} key ${ts.ref.key} is invalid: ${ts.message}`,
           )
-        : failed(
-            "TrustStoreNotFound",
-            ts?.kind === "missing"
-              ? `trust store ConfigMap ${ts.ref.namespace}/${ts.ref.name} (key ${ts.ref.key}) does not exist; create it (an empty document is a valid store)`
-              : "trust store not observed",
-          );
+        : ts?.kind === "unguarded"
+          ? failed("TrustStoreUnguarded", unguardedMessage(ts.ref))
+          : failed(
+              "TrustStoreNotFound",
+              ts?.kind === "missing"
+                ? `trust store ConfigMap ${ts.ref.namespace}/${ts.ref.name} (key ${ts.ref.key}) does not exist; create it (an empty document is a valid store)`
+                : "trust store not observed",
+            );
     conditions.set("Verified", unknown("Verified", "not evaluated: the trust store is unusable"));
   } else {
     const artifact = obs.artifact;
@@ -229,6 +239,19 @@ export function decideSkill(obs: SkillObservation): SkillDecision {
     const message = "spec.desiredState is Quarantined";
     if (outcome.state === "Enabled") outcome = quarantined("ManuallyQuarantined", message);
     else if (outcome.state === "Quarantined") outcome.quarantineReasons.unshift(message);
+  }
+  // A first-use pin decides a publisher's key for everyone the pin binds: only a Skill that
+  // ends Enabled may make it, never one held back for another reason.
+  if (pin && outcome.state !== "Enabled") {
+    const withheld: TofuPin = pin;
+    pin = undefined;
+    delete status.trustDecision;
+    conditions.set("Trusted", {
+      type: "Trusted",
+      status: "Unknown",
+      reason: "TofuPinWithheld",
+      message: `publisher ${withheld.publisher} key ${withheld.keyId} is not pinned: a first-use pin is written only for a Skill that would be Enabled, and this one is ${outcome.state} (${outcome.reason})`,
+    });
   }
 
   if (!conditions.has("Trusted")) conditions.set("Trusted", unknown("Trusted", "not evaluated"));
@@ -320,16 +343,11 @@ function decideVerified(
     mismatches.push(`version is ${m.version}, spec.version is ${skill.spec.version}`);
   }
   if (mismatches.length > 0) {
-    const message = `the artifact's manifest does not match the Skill: ${mismatches.join("; ")}`;
-    if (auditMode) {
-      return {
-        state: "Enabled",
-        reason: "AuditModeOverride",
-        message: `policy ${policy?.metadata.name} is in Audit mode; would quarantine: ${message}`,
-        quarantineReasons: [],
-      };
-    }
-    return quarantined("ManifestMismatch", message);
+    // Identity is never relaxed, not even in Audit mode: the Skill must be what it names.
+    return quarantined(
+      "ManifestMismatch",
+      `the artifact's manifest does not match the Skill: ${mismatches.join("; ")}`,
+    );
   }
 
   if (!obs.verdict) throw new Error("decideSkill: verdict missing for a verified artifact");
@@ -344,8 +362,7 @@ function decideVerified(
     ) {
       decision = "tofu_newly_pinned";
     }
-    if (trust.pin)
-      setPin({ publisher: trust.pin.publisher, key: trust.pin.key, keyId: inspected.keyId });
+    if (trust.pin) setPin({ ...trust.pin, keyId: inspected.keyId });
     status.trustDecision = decision;
     conditions.set("Trusted", {
       type: "Trusted",
@@ -360,8 +377,8 @@ function decideVerified(
         decision === "allowlisted"
           ? `publisher ${m.publisher} key ${inspected.keyId} is allowlisted`
           : decision === "tofu_pinned"
-            ? `publisher ${m.publisher} key ${inspected.keyId} matches its trust-on-first-use pin`
-            : `publisher ${m.publisher} key ${inspected.keyId} was pinned on first use by this Skill`,
+            ? `publisher ${m.publisher} key ${inspected.keyId} matches its trust-on-first-use pin${pinScopeText(scopeOf(policy), skill)}`
+            : `publisher ${m.publisher} key ${inspected.keyId} was pinned on first use by this Skill${pinScopeText(scopeOf(policy), skill)}`,
     });
   } else {
     conditions.set("Trusted", {
@@ -419,7 +436,9 @@ function decideVerified(
     const reasons = findings.flatMap((f) =>
       f.reason === "AuditFailed" ? audit.quarantineReasons : [f.message],
     );
-    if (auditMode) {
+    // Audit mode relaxes what the audit and the provenance-builder rule judge, never who
+    // signed the bytes: an untrusted, revoked, mismatched or conflicting key stays quarantined.
+    if (auditMode && findings.every((f) => AUDIT_MODE_RELAXES.has(f.reason))) {
       return {
         state: "Enabled",
         reason: "AuditModeOverride",
@@ -443,6 +462,27 @@ function decideVerified(
       : `verified, trusted (${status.trustDecision}) and audited`,
     quarantineReasons: [],
   };
+}
+
+/** The findings an Audit-mode policy reports instead of enforcing. */
+export const AUDIT_MODE_RELAXES: ReadonlySet<string> = new Set([
+  "AuditFailed",
+  "ApprovalMismatch",
+  "ProvenanceBuilderNotAllowed",
+]);
+
+function scopeOf(policy: SkillTrustPolicy | undefined): "Namespace" | "Cluster" {
+  return policy?.spec.tofuScope === "Cluster" ? "Cluster" : "Namespace";
+}
+
+function pinScopeText(scope: "Namespace" | "Cluster", skill: Skill): string {
+  return scope === "Cluster"
+    ? " (cluster-wide pin)"
+    : ` (pin of namespace ${skill.metadata.namespace ?? ""})`;
+}
+
+function unguardedMessage(ref: TrustStoreRef): string {
+  return `ConfigMap ${ref.namespace}/${ref.name} is not labelled skills.palyra.dev/trust-store=true, so the webhook does not guard it against edits; the operator uses no trust store it does not guard (label it, as a cluster admin, to use it)`;
 }
 
 function manifestSummary(facts: VerifiedArtifactFacts): NonNullable<SkillStatus["manifest"]> {

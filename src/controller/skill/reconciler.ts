@@ -19,10 +19,19 @@ import type { HandlerResult } from "../../kube/workqueue.ts";
 import type { Logger } from "../../operator/log.ts";
 import type { OperatorMetrics } from "../../operator/metrics.ts";
 import { type ArtifactLoader, sourceRefOf } from "../../sources/artifact-loader.ts";
+import { EMPTY_TRUST_STORE } from "../../trust/store.ts";
+import { trustStoreConflict } from "../policy/conflicts.ts";
 import { resolvePolicy } from "../policy/select.ts";
 import type { TrustStoreCache } from "../policy/trust-store.ts";
 import { decideSkill, type SkillObservation } from "./decide.ts";
-import { computeVerdict, type Verdict } from "./verdict.ts";
+import {
+  type AuditVerdict,
+  auditVerdict,
+  decideArtifactTrust,
+  type TrustContext,
+  type TrustVerdict,
+  type VerifiedArtifactFacts,
+} from "./verdict.ts";
 
 export const SKILL_FINALIZER = "skills.palyra.dev/finalizer";
 const SKILLS = "/apis/skills.palyra.dev/v1alpha1";
@@ -59,7 +68,7 @@ export const policyTarget = (policy: SkillTrustPolicy) => ({
 
 export class SkillReconciler {
   #d: SkillReconcilerDeps;
-  #verdicts = new Map<string, Verdict>();
+  #audits = new Map<string, AuditVerdict>();
   // What we last wrote, keyed by Skill, with the resourceVersion it was written over: until the
   // watch delivers our write, the cache still shows that version and this is the truth.
   #written = new Map<
@@ -109,11 +118,18 @@ export class SkillReconciler {
       const ts = observation.trustStore;
       const policy = observation.policy.kind === "found" ? observation.policy.policy : undefined;
       if (ts?.kind !== "ok" || !policy) throw new Error("pin decided without a trust store");
-      const result = await d.trustStores.pin(ts, decision.pin.publisher, decision.pin.key, {
-        keyId: decision.pin.keyId,
-        skill: key,
-        pinnedAt: new Date().toISOString(),
-      });
+      const { publisher, scope, namespace } = decision.pin;
+      const result = await d.trustStores.pin(
+        ts,
+        { scope, namespace },
+        publisher,
+        decision.pin.key,
+        {
+          keyId: decision.pin.keyId,
+          skill: key,
+          pinnedAt: new Date().toISOString(),
+        },
+      );
       d.metrics.tofuPins.inc({ result });
       if (result === "conflict") {
         // Someone else changed the store since we read it: observe again, never overwrite.
@@ -123,11 +139,13 @@ export class SkillReconciler {
         });
         return { conflict: true };
       }
-      const message = `pinned publisher ${decision.pin.publisher} to key ${decision.pin.keyId} (${decision.pin.key}) on first use by Skill ${key}`;
+      const where = scope === "Cluster" ? "cluster-wide" : `for namespace ${namespace}`;
+      const message = `pinned publisher ${publisher} to key ${decision.pin.keyId} (${decision.pin.key}) ${where} on first use by Skill ${key}`;
       d.log.info("tofu pin written", {
         ...keyFields(key),
-        publisher: decision.pin.publisher,
+        publisher,
         keyId: decision.pin.keyId,
+        scope,
         trustStore: `${ts.ref.namespace}/${ts.ref.name}`,
       });
       d.events.record(skillTarget(skill), "Normal", "TofuPinned", message);
@@ -170,35 +188,39 @@ export class SkillReconciler {
       return { skill, policy, now };
     }
     const trustStore = await d.trustStores.observe(policy.policy);
-    if (trustStore.kind === "missing" || trustStore.kind === "invalid") {
+    if (trustStore.kind !== "ok" && trustStore.kind !== "unset") {
       return { skill, policy, trustStore, now };
     }
     const artifact = await d.loader.load(key, sourceRefOf(skill), skill.spec.sha256);
     if (artifact.kind !== "verified") return { skill, policy, trustStore, artifact, now };
-    const verdict = this.#verdict(artifact.facts, policy.policy, trustStore);
-    return { skill, policy, trustStore, artifact, verdict, now };
+    const conflict = trustStoreConflict(policy.policy, d.policies.list());
+    const ctx: TrustContext = {
+      store: trustStore.kind === "ok" ? trustStore.store : EMPTY_TRUST_STORE,
+      namespacePins: trustStore.kind === "ok" ? trustStore.namespacePins : new Map(),
+      namespace,
+      storeAvailable: trustStore.kind === "ok",
+      ...(conflict ? { conflict } : {}),
+    };
+    const trust = decideArtifactTrust(artifact.facts, policy.policy, ctx);
+    const audit = this.#audit(artifact.facts, policy.policy, trust);
+    return { skill, policy, trustStore, artifact, verdict: { trust, audit }, now };
   }
 
-  /** Cached by (artifact digest, policy uid+generation, trust-store resourceVersion). */
-  #verdict(
-    facts: Parameters<typeof computeVerdict>[0],
+  /** Cached by (artifact digest, policy uid+generation): the audit does not depend on trust. */
+  #audit(
+    facts: VerifiedArtifactFacts,
     policy: SkillTrustPolicy,
-    trustStore: Exclude<SkillObservation["trustStore"], undefined>,
-  ): Verdict {
-    const storeVersion = trustStore.kind === "ok" ? trustStore.resourceVersion : "-";
-    const id = `${facts.digest}|${policy.metadata.uid}/${policy.metadata.generation}|${storeVersion}`;
-    let verdict = this.#verdicts.get(id);
-    if (!verdict) {
-      const store =
-        trustStore.kind === "ok"
-          ? trustStore.store
-          : { trustedPublishers: new Map(), tofuPublishers: new Map() };
-      verdict = computeVerdict(facts, policy, store, trustStore.kind === "ok");
-      if (this.#verdicts.size >= 4096)
-        this.#verdicts.delete(this.#verdicts.keys().next().value as string);
-      this.#verdicts.set(id, verdict);
+    trust: TrustVerdict,
+  ): AuditVerdict {
+    const id = `${facts.digest}|${policy.metadata.uid}/${policy.metadata.generation}`;
+    let audit = this.#audits.get(id);
+    if (!audit) {
+      audit = auditVerdict(facts, policy, trust.ok ? trust.decision : "allowlisted");
+      if (this.#audits.size >= 4096)
+        this.#audits.delete(this.#audits.keys().next().value as string);
+      this.#audits.set(id, audit);
     }
-    return verdict;
+    return audit;
   }
 
   async #finalize(key: string, skill: Skill): Promise<HandlerResult> {

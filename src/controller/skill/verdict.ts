@@ -1,8 +1,9 @@
 /**
  * The verdict on one verified artifact under one policy and one trust store: trust (revocation,
- * provenance builder, allowlist, TOFU pins) and the audit. Pure, and a function of
- * (artifact digest, policy generation, trust-store resourceVersion) only, which is what lets the
- * controller cache it and verify an artifact shared by many Skills once.
+ * provenance builder, allowlist, TOFU pins of the policy's scope) and the audit. Pure. The audit
+ * is a function of (artifact digest, policy generation) only, which is what lets the controller
+ * cache it and audit an artifact shared by many Skills once; trust is a few map lookups and is
+ * decided per Skill, since a namespace-scoped pin binds one namespace only.
  */
 
 import type { SkillTrustPolicy } from "../../api/v1alpha1/types.generated.ts";
@@ -10,6 +11,7 @@ import { type AuditPolicy, auditArtifact } from "../../artifact/audit.ts";
 import { SkillError } from "../../artifact/errors.ts";
 import type { InspectedArtifact } from "../../artifact/verify.ts";
 import { decideTrust, type TrustDecision } from "../../trust/decision.ts";
+import { pinsFor, pinUseOf, type TofuScope } from "../../trust/pin-scope.ts";
 import { addTrustedKey, type TrustStore } from "../../trust/store.ts";
 
 /** A verified artifact and the one fact the library leaves to the caller: the builder id. */
@@ -24,11 +26,34 @@ export type TrustFailureReason =
   | "ProvenanceBuilderNotAllowed"
   | "UntrustedPublisher"
   | "TrustedKeyMismatch"
-  | "TofuKeyMismatch";
+  | "TofuKeyMismatch"
+  | "TrustStoreConflict";
+
+/** A first-use pin to write: cluster-wide, or binding one namespace. */
+export interface PinRequest {
+  publisher: string;
+  key: string;
+  scope: TofuScope;
+  namespace: string;
+}
 
 export type TrustVerdict =
-  | { ok: true; decision: TrustDecision; pin?: { publisher: string; key: string } }
+  | { ok: true; decision: TrustDecision; pin?: PinRequest }
   | { ok: false; reason: TrustFailureReason; message: string };
+
+/** What trust is decided against, besides the artifact and the policy. */
+export interface TrustContext {
+  /** The trust store's document (allowlist, cluster-wide pins); empty without a store. */
+  store: TrustStore;
+  /** Pins that bind one namespace each. */
+  namespacePins: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** The Skill's namespace. */
+  namespace: string;
+  /** A usable trust store exists to pin in. */
+  storeAvailable: boolean;
+  /** Another policy reads the same store's pins with another scope (see policy/conflicts.ts). */
+  conflict?: string;
+}
 
 export interface AuditVerdict {
   passed: boolean;
@@ -42,9 +67,18 @@ export interface Verdict {
   audit: AuditVerdict;
 }
 
-/** The policy's allowlist and the store's, as one store (the policy wins nothing: keys add up). */
-export function effectiveTrustStore(policy: SkillTrustPolicy, store: TrustStore): TrustStore {
-  let merged = store;
+/**
+ * The policy's allowlist and the store's, plus the pins this policy honours for this namespace
+ * (none when it neither allows TOFU nor trusts existing pins, or its store is in conflict).
+ */
+export function effectiveTrustStore(policy: SkillTrustPolicy, ctx: TrustContext): TrustStore {
+  const use = pinUseOf(policy.spec);
+  let merged: TrustStore = {
+    trustedPublishers: ctx.store.trustedPublishers,
+    tofuPublishers: ctx.conflict
+      ? new Map()
+      : pinsFor({ store: ctx.store, namespacePins: ctx.namespacePins }, use, ctx.namespace),
+  };
   for (const publisher of policy.spec.publishers ?? []) {
     for (const key of publisher.keys) merged = addTrustedKey(merged, publisher.name, key);
   }
@@ -68,8 +102,7 @@ export function auditPolicyOf(policy: SkillTrustPolicy): Partial<AuditPolicy> {
 export function decideArtifactTrust(
   facts: VerifiedArtifactFacts,
   policy: SkillTrustPolicy,
-  store: TrustStore,
-  tofuAvailable: boolean,
+  ctx: TrustContext,
 ): TrustVerdict {
   const { inspected } = facts;
   const publisher = inspected.manifest.publisher;
@@ -95,15 +128,19 @@ export function decideArtifactTrust(
           : `provenance builder ${JSON.stringify(facts.builderId)} is not one of the policy's required builders`,
     };
   }
+  const use = pinUseOf(policy.spec);
+  const store = effectiveTrustStore(policy, ctx);
+  if (ctx.conflict && use.honour && !store.trustedPublishers.has(publisher)) {
+    return { ok: false, reason: "TrustStoreConflict", message: ctx.conflict };
+  }
   try {
-    const outcome = decideTrust(
-      effectiveTrustStore(policy, store),
-      publisher,
-      key,
-      tofuAvailable && policy.spec.allowTofu === true,
-    );
+    const outcome = decideTrust(store, publisher, key, use.create && ctx.storeAvailable);
     return outcome.decision === "tofu_newly_pinned"
-      ? { ok: true, decision: outcome.decision, pin: { publisher, key } }
+      ? {
+          ok: true,
+          decision: outcome.decision,
+          pin: { publisher, key, scope: use.scope, namespace: ctx.namespace },
+        }
       : { ok: true, decision: outcome.decision };
   } catch (error) {
     if (!(error instanceof SkillError)) throw error;
@@ -113,10 +150,14 @@ export function decideArtifactTrust(
         : error.code === "TRUSTED_KEY_MISMATCH"
           ? "TrustedKeyMismatch"
           : "UntrustedPublisher";
-    const hint =
-      reason === "UntrustedPublisher" && policy.spec.allowTofu === true && !tofuAvailable
-        ? " (TOFU is allowed but the policy names no trust store to pin in)"
-        : "";
+    let hint = "";
+    if (reason === "UntrustedPublisher" && use.create && !ctx.storeAvailable) {
+      hint = " (TOFU is allowed but the policy names no trust store to pin in)";
+    } else if (reason === "UntrustedPublisher" && !use.honour) {
+      hint = ` (policy ${policy.metadata.name} trusts only allowlisted keys: it neither allows TOFU nor trusts existing pins)`;
+    } else if (reason === "TofuKeyMismatch" && use.scope === "Namespace") {
+      hint = ` (pin of namespace ${ctx.namespace})`;
+    }
     return { ok: false, reason, message: `${error.message}${hint}` };
   }
 }
@@ -149,10 +190,9 @@ export function auditVerdict(
 export function computeVerdict(
   facts: VerifiedArtifactFacts,
   policy: SkillTrustPolicy,
-  store: TrustStore,
-  tofuAvailable: boolean,
+  ctx: TrustContext,
 ): Verdict {
-  const trust = decideArtifactTrust(facts, policy, store, tofuAvailable);
+  const trust = decideArtifactTrust(facts, policy, ctx);
   // The audit does not depend on trust; the decision only labels its report.
   const audit = auditVerdict(facts, policy, trust.ok ? trust.decision : "allowlisted");
   return { trust, audit };

@@ -49,7 +49,10 @@ try {
   }
   await client.request("/api/v1/namespaces/palyra-system/configmaps", {
     method: "POST",
-    body: { metadata: { name: "trust-store" }, data: { "trust-store.json": "{}" } },
+    body: {
+      metadata: { name: "trust-store", labels: { "skills.palyra.dev/trust-store": "true" } },
+      data: { "trust-store.json": "{}" },
+    },
   });
   const artifacts = Array.from({ length: M }, (_, i) => skillArtifact({ version: `1.0.${i}` }));
   await server.start();

@@ -71,7 +71,10 @@ try {
   );
   await client.request("/api/v1/namespaces/palyra-system/configmaps", {
     method: "POST",
-    body: { metadata: { name: "trust-store" }, data: { "trust-store.json": "{}" } },
+    body: {
+      metadata: { name: "trust-store", labels: { "skills.palyra.dev/trust-store": "true" } },
+      data: { "trust-store.json": "{}" },
+    },
   });
   // Artifact j is published by publisher j % P; publishers below P/2 are allowlisted.
   const artifacts = Array.from({ length: M }, (_, j) =>
@@ -101,6 +104,8 @@ try {
         namespaceSelector: { matchLabels: { bench: "scale" } },
         publishers: allowlisted,
         allowTofu: true,
+        // One pin per TOFU publisher for the whole cluster, as the figures below count them.
+        tofuScope: "Cluster",
         trustStore: { namespace: "palyra-system", name: "trust-store" },
       },
     },

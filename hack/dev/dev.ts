@@ -94,7 +94,11 @@ async function main(): Promise<number> {
       {
         apiVersion: "v1",
         kind: "ConfigMap",
-        metadata: { name: "palyra-trust-store", namespace: "palyra-system" },
+        metadata: {
+          name: "palyra-trust-store",
+          namespace: "palyra-system",
+          labels: { "skills.palyra.dev/trust-store": "true" },
+        },
         data: { "trust-store.json": '{"trusted_publishers":{},"tofu_publishers":{}}' },
       },
       {

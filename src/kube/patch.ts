@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /** Comparing what the API server holds with what a reconcile wants, to skip no-op writes. */
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -16,4 +18,22 @@ export function deepEqual(a: unknown, b: unknown): boolean {
     return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && deepEqual(a[k], b[k]));
   }
   return false;
+}
+
+/** JSON with object keys sorted and undefined members dropped: equal for deepEqual values. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (isObject(value)) {
+    return `{${Object.keys(value)
+      .filter((k) => value[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+/** A short digest of a JSON value, equal for deepEqual values (remembers a write cheaply). */
+export function fingerprint(value: unknown): string {
+  return createHash("sha256").update(canonicalJson(value)).digest("base64url").slice(0, 22);
 }

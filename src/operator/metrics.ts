@@ -26,6 +26,8 @@ export interface OperatorMetrics {
   artifactCacheBytes: Gauge;
   skillVerifications: Counter<"result">;
   statusWrites: Counter<"kind">;
+  statusRestores: Counter;
+  admissionShed: Counter<"reason">;
   tofuPins: Counter<"result">;
   tofuMismatches: Counter;
   reportWrites: Counter<"result">;
@@ -144,6 +146,17 @@ export function createMetrics(): OperatorMetrics {
       name: "palyra_status_writes_total",
       help: "Status subresource writes, by kind (a reconcile that changes nothing writes nothing).",
       labelNames: ["kind"],
+      registers,
+    }),
+    statusRestores: new Counter({
+      name: "palyra_skill_status_restores_total",
+      help: "Skill statuses found written by someone other than the operator and put back at once.",
+      registers,
+    }),
+    admissionShed: new Counter({
+      name: "palyra_admission_shed_total",
+      help: "Admission reviews answered 429 without being read, by reason (concurrency, bytes in flight).",
+      labelNames: ["reason"],
       registers,
     }),
     tofuPins: new Counter({

@@ -30,7 +30,7 @@ import { ReportWriter } from "../reports/report-writer.ts";
 import { ArtifactLoader, sourceRefOf } from "../sources/artifact-loader.ts";
 import { fetchHttps } from "../sources/https-source.ts";
 import { KubeObjectSource } from "../sources/object-source.ts";
-import type { AdmissionSnapshot } from "../webhook/handlers.ts";
+import { type AdmissionSnapshot, guardedNamespaceLabels } from "../webhook/handlers.ts";
 import { Webhook, type WebhookConfig } from "../webhook/webhook.ts";
 import type { Logger } from "./log.ts";
 import { createMetrics, type OperatorMetrics } from "./metrics.ts";
@@ -306,10 +306,7 @@ export class Operator {
         log: this.log,
         metrics: this.metrics,
         operatorNamespace: cfg.namespace,
-        trustStoreNamespaces: () =>
-          this.#policies
-            .list()
-            .flatMap((p) => (p.spec.trustStore ? [p.spec.trustStore.namespace] : [])),
+        guardedNamespaceLabels: () => guardedNamespaceLabels(this.#policies.list()),
       });
     }
   }
@@ -483,7 +480,17 @@ export class Operator {
       ) {
         this.#reports.markDirty(skill.metadata.namespace);
       }
-      if (type === "update" && old && !specOrLifecycleChanged(old, skill)) return;
+      if (type === "update" && old && !specOrLifecycleChanged(old, skill)) {
+        // A status this replica did not write is put back now, not at the next resync.
+        if (
+          this.leading &&
+          !deepEqual(old.status, skill.status) &&
+          this.#skillReconciler.foreignStatus(key, skill.status)
+        ) {
+          skillQueue.add(key);
+        }
+        return;
+      }
       skillQueue.add(key);
       // governedSkills is a count: refresh it at most about once a second.
       if (type !== "resync") allPolicies(1000);

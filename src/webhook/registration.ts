@@ -1,16 +1,20 @@
 /**
- * The ValidatingWebhookConfiguration the operator keeps in step with its certificate (caBundle)
- * and with the policies (which namespaces hold trust stores). Every webhook fails closed
- * (failurePolicy Fail), has no side effects, and leaves kube-system alone; the workload and
- * Skill webhooks also leave the operator's own namespace alone, so the cluster can always be
- * repaired. Workloads are checked in namespaces that opt in with the skills.palyra.dev/enforce
- * label (a label the namespace webhook guards).
+ * The Validating- and MutatingWebhookConfigurations the operator keeps in step with its
+ * certificate (caBundle) and with the policies (which namespace labels they select by). Every
+ * webhook fails closed (failurePolicy Fail), has no side effects, and leaves kube-system alone;
+ * the workload and Skill webhooks also leave the operator's own namespace alone, so the cluster
+ * can always be repaired. Workloads are checked in namespaces that opt in with the
+ * skills.palyra.dev/enforce label (a label the namespace webhook guards). Subresource writes are
+ * sent only when they touch this project's annotations (matchConditions, evaluated by the API
+ * server), so kubelets' status updates never wait on the operator.
  */
 
+import { createHash } from "node:crypto";
+import { TRUST_STORE_LABEL } from "../controller/policy/trust-store.ts";
 import { KubeApiError, type KubeClient } from "../kube/client.ts";
 import { type OwnerReference, ownedBy } from "../kube/owner.ts";
 import { deepEqual } from "../kube/patch.ts";
-import { ENFORCE_LABEL } from "./handlers.ts";
+import { ANNOTATION_PREFIX, ENFORCE_LABEL } from "./handlers.ts";
 import { WEBHOOK_PATHS } from "./server.ts";
 
 export type ClientTarget =
@@ -22,13 +26,14 @@ export interface RegistrationInput {
   target: ClientTarget;
   caBundlePem: string;
   operatorNamespace: string;
-  /** Namespaces that hold a policy's trust store (the ConfigMap webhook watches only those). */
-  trustStoreNamespaces: readonly string[];
+  /** Namespace label keys the policies select by, plus the enforce label (one webhook each). */
+  guardedNamespaceLabels: readonly string[];
   timeoutSeconds?: number;
   owner?: OwnerReference;
 }
 
-const PATH = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
+const VALIDATING = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
+const MUTATING = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
 
 function clientConfig(target: ClientTarget, path: string, caBundle: string) {
   return "url" in target
@@ -36,20 +41,38 @@ function clientConfig(target: ClientTarget, path: string, caBundle: string) {
     : { service: { ...target.service, path }, caBundle };
 }
 
-export function desiredConfiguration(input: RegistrationInput) {
-  const caBundle = Buffer.from(input.caBundlePem).toString("base64");
-  const common = {
+// CEL: some skills.palyra.dev/ annotation differs between the object and the old object.
+const OURS_CHANGED = `[object, oldObject].exists(o, o != null && has(o.metadata.annotations) && o.metadata.annotations.exists(k, k.startsWith('${ANNOTATION_PREFIX}') && (oldObject == null || !has(object.metadata.annotations) || !has(oldObject.metadata.annotations) || !(k in object.metadata.annotations) || !(k in oldObject.metadata.annotations) || object.metadata.annotations[k] != oldObject.metadata.annotations[k])))`;
+// CEL: the object carries a skills.palyra.dev/ annotation.
+const CARRIES_OURS = `has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('${ANNOTATION_PREFIX}'))`;
+
+function common(input: RegistrationInput) {
+  return {
     failurePolicy: "Fail",
     matchPolicy: "Equivalent",
     sideEffects: "None",
     admissionReviewVersions: ["v1"],
     timeoutSeconds: input.timeoutSeconds ?? 5,
   };
-  const notSystem = (extra: string[]) => ({
-    key: "kubernetes.io/metadata.name",
-    operator: "NotIn",
-    values: ["kube-system", ...extra],
-  });
+}
+
+const notSystem = (extra: string[]) => ({
+  key: "kubernetes.io/metadata.name",
+  operator: "NotIn",
+  values: ["kube-system", ...extra],
+});
+
+/** A stable webhook name for a guarded label key (names must be DNS-like). */
+function labelWebhookName(key: string): string {
+  return `l${createHash("sha256").update(key).digest("hex").slice(0, 12)}.namespaces.skills.palyra.dev`;
+}
+
+export function desiredConfiguration(input: RegistrationInput) {
+  const caBundle = Buffer.from(input.caBundlePem).toString("base64");
+  const enforced = {
+    matchLabels: { [ENFORCE_LABEL]: "true" },
+    matchExpressions: [notSystem([input.operatorNamespace])],
+  };
   const webhooks: Record<string, unknown>[] = [
     {
       name: "workloads.skills.palyra.dev",
@@ -77,11 +100,42 @@ export function desiredConfiguration(input: RegistrationInput) {
           scope: "Namespaced",
         },
       ],
-      namespaceSelector: {
-        matchLabels: { [ENFORCE_LABEL]: "true" },
-        matchExpressions: [notSystem([input.operatorNamespace])],
-      },
-      ...common,
+      namespaceSelector: enforced,
+      ...common(input),
+    },
+    {
+      // Subresources that can change a pod's annotations: only when they change ours.
+      name: "pod-metadata.skills.palyra.dev",
+      clientConfig: clientConfig(input.target, WEBHOOK_PATHS.workloads, caBundle),
+      rules: [
+        {
+          apiGroups: [""],
+          apiVersions: ["v1"],
+          resources: ["pods/status", "pods/resize", "pods/binding"],
+          operations: ["CREATE", "UPDATE"],
+          scope: "Namespaced",
+        },
+      ],
+      namespaceSelector: enforced,
+      matchConditions: [{ name: "skill-annotations-changed", expression: OURS_CHANGED }],
+      ...common(input),
+    },
+    {
+      // An ephemeral container adds code to a running pod: re-check the pod's skills.
+      name: "pod-ephemeral.skills.palyra.dev",
+      clientConfig: clientConfig(input.target, WEBHOOK_PATHS.workloads, caBundle),
+      rules: [
+        {
+          apiGroups: [""],
+          apiVersions: ["v1"],
+          resources: ["pods/ephemeralcontainers"],
+          operations: ["UPDATE"],
+          scope: "Namespaced",
+        },
+      ],
+      namespaceSelector: enforced,
+      matchConditions: [{ name: "pod-runs-skills", expression: CARRIES_OURS }],
+      ...common(input),
     },
     {
       name: "skills.skills.palyra.dev",
@@ -90,36 +144,18 @@ export function desiredConfiguration(input: RegistrationInput) {
         {
           apiGroups: ["skills.palyra.dev"],
           apiVersions: ["*"],
-          resources: ["skills"],
+          resources: ["skills", "skills/status"],
           operations: ["CREATE", "UPDATE"],
           scope: "Namespaced",
         },
       ],
       namespaceSelector: { matchExpressions: [notSystem([input.operatorNamespace])] },
-      ...common,
+      ...common(input),
     },
     {
-      name: "namespaces.skills.palyra.dev",
-      clientConfig: clientConfig(input.target, WEBHOOK_PATHS.namespaces, caBundle),
-      rules: [
-        {
-          apiGroups: [""],
-          apiVersions: ["v1"],
-          resources: ["namespaces"],
-          operations: ["UPDATE"],
-          scope: "Cluster",
-        },
-      ],
-      // Called when the old or the new object carries the label: removing it is seen.
-      objectSelector: { matchExpressions: [{ key: ENFORCE_LABEL, operator: "Exists" }] },
-      ...common,
-    },
-  ];
-  const storeNamespaces = [...new Set(input.trustStoreNamespaces)]
-    .filter((n) => n !== "kube-system")
-    .sort();
-  if (storeNamespaces.length > 0) {
-    webhooks.push({
+      // Registered from the start, for every labelled ConfigMap (before or after the write):
+      // a store is guarded before any policy can name it, since the operator reads no store
+      // without the label.
       name: "trust-stores.skills.palyra.dev",
       clientConfig: clientConfig(input.target, WEBHOOK_PATHS.configmaps, caBundle),
       rules: [
@@ -131,12 +167,35 @@ export function desiredConfiguration(input: RegistrationInput) {
           scope: "Namespaced",
         },
       ],
-      namespaceSelector: {
-        matchExpressions: [
-          { key: "kubernetes.io/metadata.name", operator: "In", values: storeNamespaces },
-        ],
-      },
-      ...common,
+      namespaceSelector: { matchExpressions: [notSystem([])] },
+      objectSelector: { matchExpressions: [{ key: TRUST_STORE_LABEL, operator: "Exists" }] },
+      ...common(input),
+    },
+  ];
+  // One webhook per guarded label: called when the old or the new namespace carries it.
+  const keys = [...new Set([ENFORCE_LABEL, ...input.guardedNamespaceLabels])].sort();
+  for (const key of keys) {
+    webhooks.push({
+      name: labelWebhookName(key),
+      clientConfig: clientConfig(input.target, WEBHOOK_PATHS.namespaces, caBundle),
+      rules: [
+        {
+          apiGroups: [""],
+          apiVersions: ["v1"],
+          resources: ["namespaces"],
+          operations: ["CREATE", "UPDATE"],
+          scope: "Cluster",
+        },
+        {
+          apiGroups: [""],
+          apiVersions: ["v1"],
+          resources: ["namespaces/status", "namespaces/finalize"],
+          operations: ["UPDATE"],
+          scope: "Cluster",
+        },
+      ],
+      objectSelector: { matchExpressions: [{ key, operator: "Exists" }] },
+      ...common(input),
     });
   }
   return {
@@ -151,12 +210,61 @@ export function desiredConfiguration(input: RegistrationInput) {
   };
 }
 
-/** Creates or updates the configuration; "unchanged" when it already says exactly this. */
+/** The mutating configuration: who last changed a Skill's spec (see requester.ts). */
+export function desiredMutatingConfiguration(input: RegistrationInput) {
+  const caBundle = Buffer.from(input.caBundlePem).toString("base64");
+  return {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "MutatingWebhookConfiguration",
+    metadata: {
+      name: input.name,
+      labels: { "app.kubernetes.io/managed-by": "palyra-skills-operator" },
+      ...ownedBy(input.owner),
+    },
+    webhooks: [
+      {
+        name: "requesters.skills.palyra.dev",
+        clientConfig: clientConfig(input.target, WEBHOOK_PATHS.mutateSkills, caBundle),
+        rules: [
+          {
+            apiGroups: ["skills.palyra.dev"],
+            apiVersions: ["*"],
+            resources: ["skills"],
+            operations: ["CREATE", "UPDATE"],
+            scope: "Namespaced",
+          },
+        ],
+        namespaceSelector: { matchExpressions: [notSystem([input.operatorNamespace])] },
+        // Run again if a later mutating webhook changes the Skill, so the record stays true.
+        reinvocationPolicy: "IfNeeded",
+        ...common(input),
+      },
+    ],
+  };
+}
+
+/** Creates or updates both configurations; "unchanged" when they already say exactly this. */
 export async function ensureRegistration(
   client: KubeClient,
   input: RegistrationInput,
 ): Promise<"created" | "updated" | "unchanged"> {
-  const desired = desiredConfiguration(input);
+  // The mutating one first: the validating one refuses Skills without the requester record.
+  const mutating = await ensureOne(client, MUTATING, desiredMutatingConfiguration(input));
+  const validating = await ensureOne(client, VALIDATING, desiredConfiguration(input));
+  if (mutating === "created" || validating === "created") return "created";
+  if (mutating === "updated" || validating === "updated") return "updated";
+  return "unchanged";
+}
+
+async function ensureOne(
+  client: KubeClient,
+  collection: string,
+  desired: {
+    metadata: { name: string; ownerReferences?: unknown[] };
+    webhooks: Record<string, unknown>[];
+  },
+): Promise<"created" | "updated" | "unchanged"> {
+  const name = desired.metadata.name;
   for (let attempt = 0; attempt < 5; attempt++) {
     let current:
       | {
@@ -165,13 +273,13 @@ export async function ensureRegistration(
         }
       | undefined;
     try {
-      current = await client.request(`${PATH}/${input.name}`, { timeoutMs: 10_000 });
+      current = await client.request(`${collection}/${name}`, { timeoutMs: 10_000 });
     } catch (error) {
       if (!(error instanceof KubeApiError && error.notFound)) throw error;
     }
     try {
       if (!current) {
-        await client.request(PATH, { method: "POST", body: desired, timeoutMs: 10_000 });
+        await client.request(collection, { method: "POST", body: desired, timeoutMs: 10_000 });
         return "created";
       }
       if (
@@ -180,7 +288,7 @@ export async function ensureRegistration(
       ) {
         return "unchanged";
       }
-      await client.request(`${PATH}/${input.name}`, {
+      await client.request(`${collection}/${name}`, {
         method: "PUT",
         body: {
           ...desired,
@@ -193,9 +301,7 @@ export async function ensureRegistration(
       if (!(error instanceof KubeApiError && error.conflict)) throw error;
     }
   }
-  throw new Error(
-    `could not update ValidatingWebhookConfiguration ${input.name}: it keeps changing`,
-  );
+  throw new Error(`could not update ${collection.split("/").pop()} ${name}: it keeps changing`);
 }
 
 /** Compares only the fields we set (the API server adds defaults of its own). */
@@ -220,9 +326,11 @@ function sameWebhooks(
 }
 
 export async function removeRegistration(client: KubeClient, name: string): Promise<void> {
-  try {
-    await client.request(`${PATH}/${name}`, { method: "DELETE", timeoutMs: 10_000 });
-  } catch (error) {
-    if (!(error instanceof KubeApiError && error.notFound)) throw error;
+  for (const collection of [VALIDATING, MUTATING]) {
+    try {
+      await client.request(`${collection}/${name}`, { method: "DELETE", timeoutMs: 10_000 });
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.notFound)) throw error;
+    }
   }
 }

@@ -28,6 +28,8 @@ export interface AdmissionVerdict {
   /** Findings of an Audit-mode policy: the request is allowed, the user is told. */
   warnings?: string[];
   code?: number;
+  /** A mutating webhook's JSON patch (RFC 6902) to apply to the object. */
+  patch?: { op: string; path: string; value?: unknown }[];
 }
 
 export const allow = (warnings?: string[]): AdmissionVerdict =>
@@ -47,6 +49,10 @@ export function reviewResponse(uid: string, verdict: AdmissionVerdict): Record<s
       reason: "Forbidden",
       message: verdict.message ?? "denied",
     };
+  }
+  if (verdict.allowed && verdict.patch && verdict.patch.length > 0) {
+    response.patchType = "JSONPatch";
+    response.patch = Buffer.from(JSON.stringify(verdict.patch)).toString("base64");
   }
   if (verdict.warnings && verdict.warnings.length > 0) {
     // The API server caps warnings; keep each short and at most a handful.

@@ -11,12 +11,14 @@ import type { KubeClient } from "../kube/client.ts";
 import type { Logger } from "../operator/log.ts";
 import {
   type AdmissionSnapshot,
+  guardedNamespaceLabels,
   type Identity,
   reviewConfigMap,
   reviewNamespace,
   reviewSkill,
   reviewWorkload,
 } from "./handlers.ts";
+import { mutateSkill } from "./requester.ts";
 import { type AdmissionRequest, type AdmissionVerdict, deny, reviewResponse } from "./review.ts";
 
 export const WEBHOOK_PATHS = {
@@ -24,7 +26,12 @@ export const WEBHOOK_PATHS = {
   skills: "/validate/skills",
   configmaps: "/validate/configmaps",
   namespaces: "/validate/namespaces",
+  mutateSkills: "/mutate/skills",
 } as const;
+
+// The largest review the API server sends: an UPDATE carries the object and the old object,
+// each at most the API server's 3 MiB request limit, plus the envelope.
+export const DEFAULT_BODY_LIMIT_BYTES = 6 * 1024 * 1024 + 64 * 1024;
 
 export interface ReviewOutcome {
   webhook: string;
@@ -50,13 +57,21 @@ export interface WebhookServerOptions {
   ready: () => boolean;
   log: Logger;
   metrics?: WebhookMetrics;
-  /** Largest AdmissionReview accepted (objects can be large: 3 MiB etcd limit, twice for updates). */
+  /** Largest AdmissionReview accepted (DEFAULT_BODY_LIMIT_BYTES). */
   bodyLimitBytes?: number;
+  /** Reviews handled at once; more are answered 429 at once (default 64). */
+  maxConcurrentReviews?: number;
+  /** Request bytes (by Content-Length) of the reviews in flight, at most (default 32 MiB). */
+  maxInflightBytes?: number;
+  /** A review refused for load (429). */
+  onShed?: (reason: "concurrency" | "bytes") => void;
 }
 
 export class WebhookServer {
   #opts: WebhookServerOptions;
   #server: Server | undefined;
+  #inflight = 0;
+  #inflightBytes = 0;
 
   constructor(opts: WebhookServerOptions) {
     this.#opts = opts;
@@ -75,8 +90,38 @@ export class WebhookServer {
     const app = express();
     app.disable("x-powered-by");
     app.set("etag", false);
-    app.use(express.raw({ type: () => true, limit: this.#opts.bodyLimitBytes ?? 8 * 1024 * 1024 }));
     const o = this.#opts;
+    const bodyLimit = o.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
+    // Anyone who reaches the port can send bodies: bound what is held at once, before reading.
+    app.use((req: Request, res: Response, next: () => void) => {
+      if (req.method !== "POST") return next();
+      const declared = Number(req.headers["content-length"] ?? bodyLimit);
+      const size =
+        Number.isFinite(declared) && declared >= 0 ? Math.min(declared, bodyLimit) : bodyLimit;
+      const shed = (reason: "concurrency" | "bytes", message: string) => {
+        o.onShed?.(reason);
+        res.status(429).set("Retry-After", "1").type("text/plain").send(`${message}\n`);
+      };
+      if (this.#inflight >= (o.maxConcurrentReviews ?? 64)) {
+        return shed("concurrency", "too many admission reviews in flight");
+      }
+      if (this.#inflightBytes + size > (o.maxInflightBytes ?? 32 * 1024 * 1024)) {
+        return shed("bytes", "too many admission review bytes in flight");
+      }
+      this.#inflight++;
+      this.#inflightBytes += size;
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        this.#inflight--;
+        this.#inflightBytes -= size;
+      };
+      res.once("finish", release);
+      res.once("close", release);
+      next();
+    });
+    app.use(express.raw({ type: () => true, limit: bodyLimit }));
     const route = (
       name: string,
       decide: (req: AdmissionRequest) => AdmissionVerdict | Promise<AdmissionVerdict>,
@@ -84,10 +129,15 @@ export class WebhookServer {
       app.post(WEBHOOK_PATHS[name as keyof typeof WEBHOOK_PATHS], (req: Request, res: Response) => {
         void this.#handle(name, req, res, decide);
       });
-    route("workloads", (r) => reviewWorkload(r, o.snapshot));
-    route("skills", (r) => reviewSkill(r, o.snapshot, (req, verb) => this.#authorize(req, verb)));
-    route("configmaps", (r) => reviewConfigMap(r, o.snapshot, o.identity()));
-    route("namespaces", (r) => reviewNamespace(r, o.identity()));
+    route("workloads", (r) => reviewWorkload(r, o.snapshot, o.identity()));
+    route("skills", (r) =>
+      reviewSkill(r, o.snapshot, (req, attrs) => this.#authorize(req, attrs), o.identity()),
+    );
+    route("configmaps", (r) => reviewConfigMap(r, o.identity()));
+    route("namespaces", (r) =>
+      reviewNamespace(r, o.identity(), guardedNamespaceLabels(o.snapshot.policies())),
+    );
+    route("mutateSkills", (r) => mutateSkill(r, o.identity().operatorUser));
     app.get("/healthz", (_req, res) => {
       res.type("text/plain").send("ok\n");
     });
@@ -189,7 +239,10 @@ export class WebhookServer {
     );
   }
 
-  async #authorize(req: AdmissionRequest, verb: string): Promise<boolean> {
+  async #authorize(
+    req: AdmissionRequest,
+    attrs: { verb: string; resource: string; name?: string },
+  ): Promise<boolean> {
     const u = req.userInfo;
     const review = await this.#opts.client.request<{ status?: { allowed?: boolean } }>(
       "/apis/authorization.k8s.io/v1/subjectaccessreviews",
@@ -206,10 +259,10 @@ export class WebhookServer {
             extra: u.extra,
             resourceAttributes: {
               namespace: req.namespace,
-              verb,
+              verb: attrs.verb,
               group: "skills.palyra.dev",
-              resource: "skills",
-              name: req.name,
+              resource: attrs.resource,
+              name: attrs.name,
             },
           },
         },

@@ -27,6 +27,7 @@ const REVIEWED_KINDS = new Set([
   "Skill",
   "ConfigMap",
   "Namespace",
+  "Binding",
 ]);
 
 export interface WebhookConfig {
@@ -60,7 +61,8 @@ export interface WebhookDeps {
   log: Logger;
   metrics: OperatorMetrics;
   operatorNamespace: string;
-  trustStoreNamespaces: () => string[];
+  /** Namespace label keys the policies select by (each guarded by its own webhook). */
+  guardedNamespaceLabels: () => string[];
 }
 
 export class Webhook {
@@ -114,6 +116,7 @@ export class Webhook {
       client: this.#d.client,
       ready: this.#d.ready,
       log: this.#d.log,
+      onShed: (reason) => this.#d.metrics.admissionShed.inc({ reason }),
       metrics: {
         review: (o, seconds) => {
           const operation = boundedLabel(o.operation, OPERATIONS);
@@ -204,7 +207,7 @@ export class Webhook {
       target,
       caBundlePem: cert.caBundlePem,
       operatorNamespace: this.#d.operatorNamespace,
-      trustStoreNamespaces: this.#d.trustStoreNamespaces(),
+      guardedNamespaceLabels: this.#d.guardedNamespaceLabels(),
       ...(this.#d.owner ? { owner: this.#d.owner } : {}),
     });
     if (result !== "unchanged") {

@@ -53,7 +53,7 @@ export async function createTrustStore(
   await ok("POST", `/api/v1/namespaces/${namespace}/configmaps`, {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: { name },
+    metadata: { name, labels: { "skills.palyra.dev/trust-store": "true" } },
     data: document === undefined ? {} : { "trust-store.json": document },
   });
 }

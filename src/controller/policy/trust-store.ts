@@ -13,6 +13,7 @@ import {
   namespacePinsKey,
   pinRecordKey,
   readScopedTrustStore,
+  type ScopedTrustStore,
   type TofuScope,
 } from "../../trust/pin-scope.ts";
 import { pinTofuKey, serializeTrustStore, type TrustStore } from "../../trust/store.ts";
@@ -108,14 +109,14 @@ export class TrustStoreCache {
   }
 
   /** The last parsed store a policy names, without I/O (the admission path); undefined if unread. */
-  peek(policy: SkillTrustPolicy): TrustStore | undefined {
+  peek(policy: SkillTrustPolicy): ScopedTrustStore | undefined {
     const ref = trustStoreRefOf(policy);
     if (!ref) return undefined;
     const id = `${ref.namespace}/${ref.name}`;
     const entry = this.#objects.get(id);
     if (!entry || entry.stale) return undefined;
     const parsed = this.#parsed.get(`${id}#${ref.key}@${entry.resourceVersion}`);
-    return parsed?.kind === "ok" ? parsed.store : undefined;
+    return parsed?.kind === "ok" ? parsed : undefined;
   }
 
   /**

@@ -14,7 +14,7 @@ import { KeyedBackoff } from "../../kube/backoff.ts";
 import { JSON_PATCH, KubeApiError, type KubeRequester, MERGE_PATCH } from "../../kube/client.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import { type Informer, type KubeObject, keyFields } from "../../kube/informer.ts";
-import { deepEqual } from "../../kube/patch.ts";
+import { deepEqual, fingerprint } from "../../kube/patch.ts";
 import type { HandlerResult } from "../../kube/workqueue.ts";
 import type { Logger } from "../../operator/log.ts";
 import type { OperatorMetrics } from "../../operator/metrics.ts";
@@ -76,9 +76,21 @@ export class SkillReconciler {
     { baseVersion: string | undefined; status: NonNullable<Skill["status"]> }
   >();
   #retry = new KeyedBackoff({ initialMs: 1000, maxMs: 5 * 60_000, jitter: 0.2 });
+  // A fingerprint of the status last written per Skill: a status the watch shows that differs
+  // was written by someone else, and is put back at once.
+  #writtenStatus = new Map<string, string>();
 
   constructor(deps: SkillReconcilerDeps) {
     this.#d = deps;
+  }
+
+  /**
+   * True unless this status is the one this replica last wrote: a status change the operator did
+   * not make (a break-glass edit, or a write that slipped past the webhook) needs a reconcile.
+   */
+  foreignStatus(key: string, status: Skill["status"]): boolean {
+    const written = this.#writtenStatus.get(key);
+    return written === undefined || written !== fingerprint(status ?? {});
   }
 
   /** The watch delivered another version of this Skill: our memo of the write is not needed. */
@@ -94,6 +106,7 @@ export class SkillReconciler {
       // Gone without our finalizer (e.g. removed by hand): drop what we keep anyway.
       d.loader.release(key);
       this.#written.delete(key);
+      this.#writtenStatus.delete(key);
       this.#retry.forget(key);
       return;
     }
@@ -154,6 +167,8 @@ export class SkillReconciler {
     }
 
     if (!deepEqual(skill.status ?? {}, decision.status)) {
+      const previous = this.#writtenStatus.get(key);
+      const restoring = previous !== undefined && previous !== fingerprint(skill.status ?? {});
       const written = await this.#writeStatus(skill, decision.status);
       if (written === "conflict") return { conflict: true };
       if (written === "gone") return;
@@ -161,7 +176,21 @@ export class SkillReconciler {
         baseVersion: skill.metadata.resourceVersion,
         status: decision.status,
       });
-    }
+      this.#writtenStatus.set(key, fingerprint(decision.status));
+      if (restoring) {
+        d.metrics.statusRestores.inc();
+        d.log.warn("skill status was changed by someone other than the operator; restored", {
+          ...keyFields(key),
+          state: decision.status.state,
+        });
+        d.events.record(
+          skillTarget(skill),
+          "Warning",
+          "StatusRestored",
+          `the status was changed by someone other than the operator (to state ${skill.status?.state ?? "none"}); the operator's verdict (${decision.status.state}) was written back`,
+        );
+      }
+    } else this.#writtenStatus.set(key, fingerprint(decision.status));
 
     for (const e of decision.events) {
       d.events.record(skillTarget(skill), e.type, e.reason, e.message);
@@ -228,6 +257,7 @@ export class SkillReconciler {
     d.loader.release(key);
     this.#retry.forget(key);
     this.#written.delete(key);
+    this.#writtenStatus.delete(key);
     const finalizers = skill.metadata.finalizers ?? [];
     if (!finalizers.includes(SKILL_FINALIZER)) return;
     const updated = await this.#patchMetadata(

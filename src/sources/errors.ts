@@ -11,6 +11,10 @@ export type SourceErrorCode =
   | "SOURCE_TOO_LARGE"
   | "SOURCE_TRUNCATED"
   | "SOURCE_REDIRECT_REFUSED"
+  /** The source's address is one artifact sources may not reach (see AddressPolicy). */
+  | "SOURCE_ADDRESS_BLOCKED"
+  /** The operator's budget for artifact bytes in flight is exhausted (transient). */
+  | "SOURCE_BUSY"
   | "SOURCE_ABORTED"
   | "SOURCE_NOT_FOUND"
   | "SOURCE_UNSUPPORTED"
@@ -23,6 +27,7 @@ const TRANSIENT: ReadonlySet<SourceErrorCode> = new Set<SourceErrorCode>([
   "SOURCE_TIMEOUT",
   "SOURCE_TRUNCATED",
   "SOURCE_NOT_FOUND",
+  "SOURCE_BUSY",
 ]);
 
 export class SourceError extends Error {

@@ -2,13 +2,23 @@
  * Downloads an artifact over HTTPS under explicit limits: https only (redirects included), a
  * connect timeout, an idle-read timeout and an overall deadline, a size cap enforced while
  * streaming (the connection is cut the moment it is exceeded), and the SHA-256 of exactly the
- * bytes returned. Messages never carry URL credentials or query strings.
+ * bytes returned, hashed as they stream in. Messages never carry URL credentials or query
+ * strings, nor certificate contents.
+ *
+ * With an address policy, every connection (redirect hops included) goes only to addresses the
+ * policy admits: an IP-literal host is checked before connecting, a host name is resolved by a
+ * lookup that checks every address it returns and hands the socket only those (so a DNS answer
+ * cannot change between the check and the connect), and the connected peer is checked again.
+ * What a target in a non-public range answers (status, lengths) is not echoed in messages.
  */
 
 import { createHash } from "node:crypto";
+import { type LookupAddress, type LookupAllOptions, type LookupOptions, lookup } from "node:dns";
 import type { IncomingMessage } from "node:http";
 import { Agent, request } from "node:https";
+import { isIP, type LookupFunction } from "node:net";
 import { createSecureContext, type SecureContext } from "node:tls";
+import type { AddressPolicy } from "./address-policy.ts";
 import { SourceError } from "./errors.ts";
 
 export interface FetchHttpsOptions {
@@ -21,6 +31,19 @@ export interface FetchHttpsOptions {
   maxRedirects?: number;
   signal?: AbortSignal;
   userAgent?: string;
+  /** Which addresses may be connected to; without it, no address is refused. */
+  addressPolicy?: AddressPolicy | undefined;
+  /**
+   * Called once the headers of the final 2xx response arrived and its Content-Length (if any)
+   * passed the maxBytes check, before the body is read: with a declared length, a buffer of
+   * exactly that size is allocated next.
+   */
+  onStart?: ((declaredLength: number | undefined) => void) | undefined;
+  /**
+   * Called with each body chunk's length once it passed the size checks, before it is kept;
+   * returning false fails the fetch with SOURCE_BUSY (transient).
+   */
+  onBodyBytes?: ((n: number) => boolean) | undefined;
 }
 
 export interface FetchedArtifact {
@@ -79,7 +102,9 @@ export async function fetchHttps(url: string, opts: FetchHttpsOptions): Promise<
   try {
     const maxRedirects = opts.maxRedirects ?? 3;
     for (let hop = 0; ; hop++) {
-      const res = await get(current, agent, opts, signal, deadline);
+      const { res, remoteAddress } = await get(current, agent, opts, signal, deadline);
+      // What an internal target (an allowed exception) answered is not echoed back.
+      const internal = isInternalPeer(opts.addressPolicy, remoteAddress);
       const status = res.statusCode ?? 0;
       if (REDIRECTS.has(status)) {
         res.resume();
@@ -87,7 +112,7 @@ export async function fetchHttps(url: string, opts: FetchHttpsOptions): Promise<
         if (!location)
           throw new SourceError(
             "SOURCE_HTTP_ERROR",
-            `${redactUrl(current)} answered ${status} without a Location`,
+            `${redactUrl(current)} answered ${internal ? "a redirect" : status} without a Location`,
             false,
           );
         if (hop >= maxRedirects) {
@@ -111,16 +136,14 @@ export async function fetchHttps(url: string, opts: FetchHttpsOptions): Promise<
         const transient = status >= 500 || status === 429 || status === 408;
         throw new SourceError(
           "SOURCE_HTTP_ERROR",
-          `${redactUrl(current)} answered HTTP ${status}`,
+          internal
+            ? `${redactUrl(current)} answered an HTTP error status (not shown: internal address)`
+            : `${redactUrl(current)} answered HTTP ${status}`,
           transient,
         );
       }
-      const bytes = await readCapped(res, current, opts, signal, deadline);
-      return {
-        bytes,
-        sha256: createHash("sha256").update(bytes).digest("hex"),
-        url: current.toString(),
-      };
+      const { bytes, sha256 } = await readBody(res, current, opts, signal, deadline, internal);
+      return { bytes, sha256, url: current.toString() };
     }
   } finally {
     agent.destroy();
@@ -158,9 +181,100 @@ function classify(error: unknown, url: URL): SourceError {
     /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO|HOSTNAME|ERR_TLS/i.test(code) ||
     /certificate|altnames/i.test(e.message ?? "")
   ) {
-    return new SourceError("SOURCE_TLS_ERROR", `${where}: TLS verification failed: ${e.message}`);
+    // Only the code: the message can carry the certificate's subject and names.
+    return new SourceError(
+      "SOURCE_TLS_ERROR",
+      `${where}: TLS verification failed (${code || "no error code"})`,
+    );
   }
   return new SourceError("SOURCE_UNREACHABLE", `${where}: ${code || e.message || String(error)}`);
+}
+
+/**
+ * The policy's refusal of `address` as a SourceError, or undefined when it may be reached. An
+ * address that came from DNS is not named: status is tenant-readable, and the operator's
+ * resolver must not become a way to map the cluster's internal names to addresses.
+ */
+function refusal(
+  policy: AddressPolicy,
+  address: string,
+  url: URL,
+  fromDns = false,
+): SourceError | undefined {
+  let verdict: ReturnType<AddressPolicy["check"]>;
+  try {
+    verdict = policy.check(address);
+  } catch {
+    return new SourceError(
+      "SOURCE_ADDRESS_BLOCKED",
+      `${redactUrl(url)}: address ${JSON.stringify(address)} is not an IP address, so it cannot be checked`,
+      false,
+    );
+  }
+  if (verdict.allowed) return undefined;
+  const why = verdict.overridable
+    ? "which artifact sources may not reach (allow it with --source-allowed-cidrs)"
+    : "which artifact sources may never reach";
+  return new SourceError(
+    "SOURCE_ADDRESS_BLOCKED",
+    fromDns
+      ? `${redactUrl(url)}: the host resolves to an address in a range ${why}`
+      : `${redactUrl(url)}: address ${address} is in ${verdict.range}, ${why}`,
+    false,
+  );
+}
+
+/** Fail closed: an unknown or unparseable peer counts as internal. */
+function isInternalPeer(policy: AddressPolicy | undefined, address: string | undefined): boolean {
+  if (!policy) return false;
+  if (address === undefined) return true;
+  try {
+    return policy.isInternal(address);
+  } catch {
+    return true;
+  }
+}
+
+/** Resolves every address of a name, as `dns.lookup(hostname, { all: true })` does. */
+export type ResolveAll = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
+/**
+ * A `lookup` for net/tls/https connections that resolves all addresses of the name, refuses the
+ * connection (SOURCE_ADDRESS_BLOCKED) if the policy refuses any of them, and otherwise hands the
+ * socket only those checked addresses, in either callback shape (`options.all` → the array; else
+ * the first address and its family).
+ */
+export function guardedLookup(
+  policy: AddressPolicy,
+  url: URL,
+  resolve: ResolveAll = lookup,
+): LookupFunction {
+  return (hostname: string, options: LookupOptions, callback) => {
+    const wantsAll = options.all === true;
+    resolve(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) return callback(error, wantsAll ? [] : "");
+      const first = addresses[0];
+      if (!first) {
+        const none: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${hostname}`);
+        none.code = "ENOTFOUND";
+        return callback(none, wantsAll ? [] : "");
+      }
+      for (const { address } of addresses) {
+        const refused = refusal(policy, address, url, true);
+        if (refused) return callback(refused, wantsAll ? [] : "");
+      }
+      if (wantsAll)
+        callback(
+          null,
+          addresses.map(({ address, family }) => ({ address, family })),
+        );
+      else callback(null, first.address, first.family);
+    });
+  };
 }
 
 function get(
@@ -169,14 +283,26 @@ function get(
   opts: FetchHttpsOptions,
   signal: AbortSignal,
   deadline: AbortSignal,
-): Promise<IncomingMessage> {
+): Promise<{ res: IncomingMessage; remoteAddress: string | undefined }> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(abortError(url, deadline, opts.totalTimeoutMs ?? 120_000));
+    const policy = opts.addressPolicy;
+    let guard: LookupFunction | undefined;
+    if (policy) {
+      const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+      if (isIP(host)) {
+        // net connects to an IP literal without calling lookup: check it here.
+        const refused = refusal(policy, host, url);
+        if (refused) return reject(refused);
+      } else guard = guardedLookup(policy, url);
+    }
     const connectMs = opts.connectTimeoutMs ?? 10_000;
     let connected = false;
+    let remoteAddress: string | undefined;
     let failure: SourceError | undefined;
     const req = request(url, {
       agent,
+      ...(guard ? { lookup: guard } : {}),
       headers: {
         Accept: "application/octet-stream, */*",
         "Accept-Encoding": "identity",
@@ -200,6 +326,23 @@ function get(
     const onAbort = () => fail(abortError(url, deadline, opts.totalTimeoutMs ?? 120_000));
     signal.addEventListener("abort", onAbort, { once: true });
     req.on("socket", (socket) => {
+      const onConnect = () => {
+        remoteAddress = socket.remoteAddress;
+        if (!policy) return;
+        // Belt and braces: the peer actually connected to is one the policy admits.
+        const refused =
+          remoteAddress === undefined
+            ? new SourceError(
+                "SOURCE_ADDRESS_BLOCKED",
+                `${redactUrl(url)}: the connected address is unknown, so it cannot be checked`,
+                false,
+              )
+            : refusal(policy, remoteAddress, url, true);
+        if (refused) fail(refused);
+      };
+      if (socket.connecting || socket.remoteAddress === undefined)
+        socket.once("connect", onConnect);
+      else onConnect();
       socket.once("secureConnect", () => {
         connected = true;
         clearTimeout(connectTimer);
@@ -212,10 +355,10 @@ function get(
     });
     req.on("response", (res) => {
       clearTimeout(connectTimer);
-      // From here the body's idle timer (readCapped) is the only read timeout.
+      // From here the body's idle timer (readBody) is the only read timeout.
       req.setTimeout(0);
       signal.removeEventListener("abort", onAbort);
-      resolve(res);
+      resolve({ res, remoteAddress: remoteAddress ?? res.socket.remoteAddress });
     });
     req.on("error", (error) => {
       clearTimeout(connectTimer);
@@ -226,36 +369,59 @@ function get(
   });
 }
 
-function readCapped(
+/**
+ * Reads the body under the limits, hashing each chunk as it arrives. With a Content-Length the
+ * body goes straight into one buffer of that size (and a body longer than declared is refused
+ * as it arrives); without one, the chunks are concatenated once at the end.
+ */
+function readBody(
   res: IncomingMessage,
   url: URL,
   opts: FetchHttpsOptions,
   signal: AbortSignal,
   deadline: AbortSignal,
-): Promise<Buffer> {
+  internal: boolean,
+): Promise<{ bytes: Buffer; sha256: string }> {
+  const where = redactUrl(url);
   const declared = res.headers["content-length"];
+  if (declared !== undefined && !/^\d{1,15}$/.test(declared)) {
+    res.destroy();
+    return Promise.reject(
+      new SourceError("SOURCE_HTTP_ERROR", `${where} answered an invalid Content-Length`, false),
+    );
+  }
   const expected = declared === undefined ? undefined : Number(declared);
   if (expected !== undefined && expected > opts.maxBytes) {
     res.destroy();
     return Promise.reject(
       new SourceError(
         "SOURCE_TOO_LARGE",
-        `${redactUrl(url)}: Content-Length ${expected} exceeds the limit of ${opts.maxBytes} bytes`,
+        internal
+          ? `${where}: the declared Content-Length exceeds the limit of ${opts.maxBytes} bytes`
+          : `${where}: Content-Length ${expected} exceeds the limit of ${opts.maxBytes} bytes`,
       ),
     );
   }
+  try {
+    opts.onStart?.(expected);
+  } catch (error) {
+    res.destroy();
+    return Promise.reject(error);
+  }
   return new Promise((resolve, reject) => {
+    const hash = createHash("sha256");
+    const whole = expected === undefined ? undefined : Buffer.allocUnsafeSlow(expected);
     const chunks: Buffer[] = [];
     let received = 0;
     let settled = false;
     const readMs = opts.readTimeoutMs ?? 30_000;
     let idle = setTimeout(onIdle, readMs);
     function onIdle() {
-      finish(new SourceError("SOURCE_READ_TIMEOUT", `${redactUrl(url)}: no data for ${readMs} ms`));
+      finish(new SourceError("SOURCE_READ_TIMEOUT", `${where}: no data for ${readMs} ms`));
     }
     const onAbort = () => finish(abortError(url, deadline, opts.totalTimeoutMs ?? 120_000));
     signal.addEventListener("abort", onAbort, { once: true });
-    function finish(error?: SourceError) {
+    function finish(error?: unknown) {
       if (settled) return;
       settled = true;
       clearTimeout(idle);
@@ -263,50 +429,81 @@ function readCapped(
       if (error) {
         res.destroy();
         reject(error);
-      } else resolve(Buffer.concat(chunks, received));
+      } else {
+        resolve({ bytes: whole ?? Buffer.concat(chunks, received), sha256: hash.digest("hex") });
+      }
     }
+    const cut = (code: "SOURCE_TRUNCATED", detail: string, hidden: string) =>
+      finish(new SourceError(code, `${where}: ${internal ? hidden : detail}`));
     res.on("data", (chunk: Buffer) => {
-      received += chunk.length;
-      if (received > opts.maxBytes) {
+      if (settled) return;
+      const total = received + chunk.length;
+      if (expected !== undefined && total > expected) {
         finish(
           new SourceError(
             "SOURCE_TOO_LARGE",
-            `${redactUrl(url)}: body exceeds the limit of ${opts.maxBytes} bytes`,
+            internal
+              ? `${where}: body is longer than its declared Content-Length`
+              : `${where}: body is longer than its Content-Length of ${expected} bytes`,
           ),
         );
         return;
       }
-      chunks.push(chunk);
+      if (total > opts.maxBytes) {
+        finish(
+          new SourceError(
+            "SOURCE_TOO_LARGE",
+            `${where}: body exceeds the limit of ${opts.maxBytes} bytes`,
+          ),
+        );
+        return;
+      }
+      try {
+        if (opts.onBodyBytes && !opts.onBodyBytes(chunk.length)) {
+          finish(
+            new SourceError(
+              "SOURCE_BUSY",
+              `${where}: the operator's budget for artifact bytes in flight is exhausted; retrying later`,
+              true,
+            ),
+          );
+          return;
+        }
+      } catch (error) {
+        finish(error);
+        return;
+      }
+      hash.update(chunk);
+      if (whole) chunk.copy(whole, received);
+      else chunks.push(chunk);
+      received = total;
       clearTimeout(idle);
       idle = setTimeout(onIdle, readMs);
     });
     res.on("end", () => {
       if (expected !== undefined && received !== expected) {
-        finish(
-          new SourceError(
-            "SOURCE_TRUNCATED",
-            `${redactUrl(url)}: body ended after ${received} of ${expected} bytes`,
-          ),
+        cut(
+          "SOURCE_TRUNCATED",
+          `body ended after ${received} of ${expected} bytes`,
+          "body ended before its declared length",
         );
       } else finish();
     });
     res.on("close", () => {
       if (!res.complete) {
-        finish(
-          new SourceError(
-            "SOURCE_TRUNCATED",
-            `${redactUrl(url)}: connection closed after ${received} bytes`,
-          ),
+        cut(
+          "SOURCE_TRUNCATED",
+          `connection closed after ${received} bytes`,
+          "connection closed before the body was complete",
         );
       }
     });
     // Once the headers arrived, a broken connection means a cut body.
     res.on("error", () =>
-      finish(
-        new SourceError(
-          "SOURCE_TRUNCATED",
-          `${redactUrl(url)}: connection broke after ${received} bytes`,
-        ),
+      cut(
+        "SOURCE_TRUNCATED",
+        `connection broke after ${received} bytes`,
+        "connection broke before the body was complete",
       ),
     );
   });

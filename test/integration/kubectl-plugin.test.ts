@@ -19,7 +19,13 @@ import { chartIdentity } from "../support/chart.ts";
 import { installCrds } from "../support/crds.ts";
 import { kube, testCluster } from "../support/kube.ts";
 import { forbiddenRequests, type RunningOperator, startOperator } from "../support/operator.ts";
-import { createSkill, getSkill, unique, waitForState } from "../support/resources.ts";
+import {
+  createSkill,
+  deleteWebhookConfigurations,
+  getSkill,
+  unique,
+  waitForState,
+} from "../support/resources.ts";
 import { ACME, createTenant, type Tenant, urlSkillSpec } from "../support/tenants.ts";
 
 const server = new ArtifactServer();
@@ -112,10 +118,7 @@ before(async () => {
 });
 
 after(async () => {
-  await kube(
-    "DELETE",
-    `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${vwc}`,
-  );
+  await deleteWebhookConfigurations(vwc);
   const forbidden = operator ? await forbiddenRequests(operator) : 0;
   const code = await operator?.stop();
   await server.stop();

@@ -20,6 +20,7 @@ import {
   createPolicy,
   createSkill,
   createTrustStore,
+  deleteWebhookConfigurations,
   ensureNamespace,
   unique,
   waitForState,
@@ -182,10 +183,7 @@ before(async () => {
 
 after(async () => {
   // Never leave a fail-closed webhook registered behind for other test files.
-  await kube(
-    "DELETE",
-    `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${VWC}`,
-  );
+  await deleteWebhookConfigurations(VWC);
   const forbidden = operator ? await forbiddenRequests(operator) : 0;
   const code = await operator?.stop();
   await server.stop();
@@ -284,13 +282,13 @@ describe("workloads", () => {
     assert.equal(denied.status, 403);
     assert.match(
       denied.body.message ?? "",
-      /may change or remove the skills.palyra.dev\/enforce label/,
+      /may set, change or remove the label skills.palyra.dev\/enforce/,
     );
   });
 });
 
 describe("Audit mode", () => {
-  test("an Audit-mode policy returns the findings as warnings and admits", async () => {
+  test("an Audit-mode policy gives workloads no exemption: a reference to a skill that is not Enabled is denied", async () => {
     const label = unique("audit");
     await createNamespace(auditNs, {
       "palyra.test/audit": label,
@@ -303,13 +301,8 @@ describe("Audit mode", () => {
       namespaceSelector: { matchLabels: { "palyra.test/audit": label } },
     });
     const res = await apply("Deployment", "acme.unknown", auditNs);
-    assert.equal(res.status, 201, res.body.message);
-    assert.ok(
-      res.warnings.some((w) =>
-        /no Skill in namespace .* provides acme.unknown.*Audit mode/.test(w),
-      ),
-      res.warnings.join("\n"),
-    );
+    assert.equal(res.status, 403, res.body.message);
+    assert.match(res.body.message ?? "", /no Skill in namespace .* provides acme.unknown/);
   });
 });
 
@@ -393,7 +386,7 @@ describe("Skills and approvals", () => {
     assert.equal(res.status, 403);
     assert.match(
       res.body.message ?? "",
-      /can never be admitted by policy .*: publisher stranger is neither allowlisted nor pinned/,
+      /can never be admitted by policy .*: publisher stranger is not allowlisted, and the policy trusts only allowlisted keys/,
     );
   });
 });
@@ -435,7 +428,7 @@ describe("the trust store", () => {
     assert.equal(denied.status, 403);
     assert.match(
       denied.body.message ?? "",
-      /is the trust store of SkillTrustPolicy .* only the operator/,
+      /is a trust store \(label skills.palyra.dev\/trust-store\); only the operator/,
     );
     const otherName = unique("other");
     await ok("POST", `/api/v1/namespaces/${OPS_NS}/configmaps`, { metadata: { name: otherName } });

@@ -201,3 +201,10 @@ export async function waitForEvent(
     (await events(namespace)).find(match),
   );
 }
+
+/** Removes the operator's validating and mutating webhook configurations (fail-closed: never leave them). */
+export async function deleteWebhookConfigurations(name: string): Promise<void> {
+  for (const kind of ["validatingwebhookconfigurations", "mutatingwebhookconfigurations"]) {
+    await kube("DELETE", `/apis/admissionregistration.k8s.io/v1/${kind}/${name}`);
+  }
+}

@@ -793,8 +793,6 @@ describe("fetchHttps with an address policy", () => {
 describe("guardedLookup", () => {
   const policy = new AddressPolicy({ allow: ["127.0.0.1/32"] });
   const where = new URL("https://mirror.example/a?token=secret");
-  const blocked = (at: string, address: string, range: string) =>
-    `${at}: address ${address} is in ${range}, which artifact sources may not reach (allow it with --source-allowed-cidrs)`;
 
   function resolver(
     answer: LookupAddress[] | NodeJS.ErrnoException,

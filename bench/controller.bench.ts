@@ -13,7 +13,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { parseArgs } from "node:util";
 import { startControlPlane } from "../hack/control-plane/launcher.ts";
-import { ArtifactServer } from "../hack/dev/artifact-server.ts";
+import { ARTIFACT_HOST, ArtifactServer } from "../hack/dev/artifact-server.ts";
 import { skillArtifact } from "../hack/dev/artifacts.ts";
 import type { Skill } from "../src/api/v1alpha1/types.generated.ts";
 import { KubeClient, MERGE_PATCH } from "../src/kube/client.ts";
@@ -122,6 +122,7 @@ try {
       new URL("../src/operator/main.ts", import.meta.url).pathname,
       "--kubeconfig",
       plane.kubeconfig,
+      `--source-allowed-cidrs=${ARTIFACT_HOST}/32`,
       "--metrics-bind-address",
       "127.0.0.1:0",
       "--log-level",

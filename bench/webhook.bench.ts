@@ -18,7 +18,7 @@ import { Agent, request } from "node:https";
 import { parseArgs } from "node:util";
 import { parse } from "yaml";
 import { startControlPlane } from "../hack/control-plane/launcher.ts";
-import { ArtifactServer } from "../hack/dev/artifact-server.ts";
+import { ARTIFACT_HOST, ArtifactServer } from "../hack/dev/artifact-server.ts";
 import { skillArtifact } from "../hack/dev/artifacts.ts";
 import type { Skill } from "../src/api/v1alpha1/types.generated.ts";
 import { KubeApiError, KubeClient } from "../src/kube/client.ts";
@@ -288,6 +288,7 @@ try {
       new URL("../src/operator/main.ts", import.meta.url).pathname,
       "--kubeconfig",
       plane.kubeconfig,
+      `--source-allowed-cidrs=${ARTIFACT_HOST}/32`,
       "--metrics-bind-address",
       "127.0.0.1:0",
       "--webhook-bind-address",

@@ -1,8 +1,13 @@
 /**
- * A real HTTPS artifact server on 127.0.0.1 with its own CA (the quick start's and the
- * integration tests' stand-in for a release bucket). It can go down and come back on the same
- * port, to show a Skill going Failed and recovering.
+ * A real HTTPS artifact server on a loopback address of its own (127.0.0.2 by default) with its
+ * own CA: the quick start's and the integration tests' stand-in for a release bucket. Its own
+ * address lets the operator allow exactly it (--source-allowed-cidrs 127.0.0.2/32) while the
+ * API server on 127.0.0.1 stays out of reach. It can go down and come back on the same port, to
+ * show a Skill going Failed and recovering.
  */
+
+/** The loopback address artifact servers listen on, and the operator is allowed to reach. */
+export const ARTIFACT_HOST = "127.0.0.2";
 
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -36,12 +41,15 @@ export class ArtifactServer {
   #cert: { certPem: string; keyPem: string };
   requests = 0;
 
-  constructor() {
+  readonly host: string;
+
+  constructor(host = ARTIFACT_HOST) {
+    this.host = host;
     this.ca = createCertificateAuthority({ commonName: "palyra local artifact CA" });
     this.#cert = issueServingCertificate(this.ca, {
-      commonName: "127.0.0.1",
+      commonName: host,
       dnsNames: ["localhost"],
-      ipAddresses: ["127.0.0.1"],
+      ipAddresses: [host],
     });
   }
 
@@ -55,7 +63,7 @@ export class ArtifactServer {
   }
 
   url(path: string): string {
-    return `https://127.0.0.1:${this.#port}/${path.replace(/^\//, "")}`;
+    return `https://${this.host}:${this.#port}/${path.replace(/^\//, "")}`;
   }
 
   put(path: string, bytes: Buffer): string {
@@ -114,7 +122,7 @@ export class ArtifactServer {
     );
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(this.#port, "127.0.0.1", () => resolve());
+      server.listen(this.#port, this.host, () => resolve());
     });
     this.#port = (server.address() as AddressInfo).port;
     this.#server = server;

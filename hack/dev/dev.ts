@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { OPERATOR_NODE_FLAGS } from "../../src/operator/runtime.ts";
 import { ensureBinaries, startControlPlane } from "../control-plane/launcher.ts";
-import { ArtifactServer } from "./artifact-server.ts";
+import { ARTIFACT_HOST, ArtifactServer } from "./artifact-server.ts";
 import { skillArtifact } from "./artifacts.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -185,6 +185,7 @@ async function main(): Promise<number> {
         join(ROOT, "src/operator/main.ts"),
         "--kubeconfig",
         plane.kubeconfig,
+        `--source-allowed-cidrs=${ARTIFACT_HOST}/32`,
         "--metrics-bind-address",
         "127.0.0.1:0",
         "--namespace",

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { ED25519_BACKEND } from "../artifact/ed25519.ts";
 import { INFLATE_BACKEND, INFLATE_FALLBACK_REASON } from "../artifact/inflate.ts";
 import { KubeConfig } from "../kube/kubeconfig.ts";
+import { AddressPolicy } from "../sources/address-policy.ts";
 import { createLogger, isLogLevel, type LogLevel } from "./log.ts";
 import { Operator, type OperatorConfig } from "./operator.ts";
 
@@ -43,6 +44,15 @@ const USAGE = `usage: palyra-skills-operator [flags]
                                as in client-go (defaults 15 / 10 / 2)
   --artifact-read-timeout S    an artifact download idle this long fails (default 30)
   --artifact-fetch-timeout S   an artifact download taking longer fails, however it trickles (default 120)
+  --source-allowed-cidrs LIST  addresses artifact URLs may reach although they are loopback,
+                               link-local, private or otherwise non-public (comma-separated CIDRs
+                               or IPs, repeatable; default none: such addresses are refused)
+  --source-blocked-cidrs LIST  more addresses artifact URLs may never reach, e.g. the cluster's pod
+                               and service ranges where they are public (comma-separated, repeatable)
+  --artifact-inflight-mib N    downloaded artifact bytes held at once until verified (default 96)
+  --artifact-cache-mib N       verified artifacts kept in memory (default 64)
+  --max-fetches N              artifact downloads at once (default 8)
+  --max-fetches-per-namespace N  artifact downloads at once for one namespace (default 2)
   --kube-api-timeout SECONDS   a Kubernetes API request with no answer this long fails and is
                                retried (default 30; watches are not affected)
   --disable-secret-sources     do not watch Secrets (Skills with secretRef fail with a clear reason)
@@ -115,6 +125,12 @@ async function main(): Promise<number> {
         "kube-api-timeout": { type: "string" },
         "artifact-read-timeout": { type: "string" },
         "artifact-fetch-timeout": { type: "string" },
+        "source-allowed-cidrs": { type: "string", multiple: true },
+        "source-blocked-cidrs": { type: "string", multiple: true },
+        "artifact-inflight-mib": { type: "string" },
+        "artifact-cache-mib": { type: "string" },
+        "max-fetches": { type: "string" },
+        "max-fetches-per-namespace": { type: "string" },
         "leader-elect-lease-name": { type: "string" },
         "leader-elect-lease-duration": { type: "string" },
         "leader-elect-renew-deadline": { type: "string" },
@@ -163,6 +179,40 @@ async function main(): Promise<number> {
         ),
       },
     };
+    const list = (v: string[] | undefined) =>
+      (v ?? [])
+        .flatMap((x) => x.split(","))
+        .map((x) => x.trim())
+        .filter((x) => x !== "");
+    const integer = (flag: string, value: string, max: number) => {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1 || n > max)
+        throw new Error(`${flag} must be an integer between 1 and ${max}`);
+      return n;
+    };
+    const MiB = 1024 * 1024;
+    const sources = {
+      allowedCidrs: list(values["source-allowed-cidrs"]),
+      blockedCidrs: list(values["source-blocked-cidrs"]),
+      maxInflightBytes:
+        integer("--artifact-inflight-mib", values["artifact-inflight-mib"] ?? "96", 4096) * MiB,
+      maxCacheBytes:
+        integer("--artifact-cache-mib", values["artifact-cache-mib"] ?? "64", 4096) * MiB,
+      maxFetches: integer("--max-fetches", values["max-fetches"] ?? "8", 256),
+      maxFetchesPerNamespace: integer(
+        "--max-fetches-per-namespace",
+        values["max-fetches-per-namespace"] ?? "2",
+        256,
+      ),
+    };
+    // Refuse bad address lists at start, with the entry named.
+    new AddressPolicy({ allow: sources.allowedCidrs, deny: sources.blockedCidrs });
+    if (sources.maxInflightBytes < 64 * MiB) {
+      throw new Error(
+        "--artifact-inflight-mib must be at least 64: one artifact of the largest allowed size (64 MiB) must fit",
+      );
+    }
+    config.sources = sources;
     const elect = values["leader-elect"] ?? "true";
     if (elect !== "true" && elect !== "false")
       throw new Error("--leader-elect must be true or false");

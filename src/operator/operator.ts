@@ -4,7 +4,7 @@
  */
 
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, isIP } from "node:net";
 import { hostname } from "node:os";
 import type { Skill, SkillTrustPolicy } from "../api/v1alpha1/types.generated.ts";
 import { PolicyReconciler } from "../controller/policy/reconciler.ts";
@@ -27,6 +27,7 @@ import { clusterRoleOwner, type OwnerReference } from "../kube/owner.ts";
 import { deepEqual } from "../kube/patch.ts";
 import { WorkQueue } from "../kube/workqueue.ts";
 import { ReportWriter } from "../reports/report-writer.ts";
+import { AddressPolicy } from "../sources/address-policy.ts";
 import { ArtifactLoader, sourceRefOf } from "../sources/artifact-loader.ts";
 import { fetchHttps } from "../sources/https-source.ts";
 import { KubeObjectSource } from "../sources/object-source.ts";
@@ -64,6 +65,15 @@ export interface OperatorConfig {
   webhook?: WebhookConfig;
   /** Artifact downloads: idle-read and overall limits (defaults 30 s and 120 s). */
   artifactTimeouts?: { readMs: number; totalMs: number };
+  /** Where URL sources may connect, and how much fetching is done at once (see ArtifactLoader). */
+  sources?: {
+    allowedCidrs?: string[];
+    blockedCidrs?: string[];
+    maxInflightBytes?: number;
+    maxCacheBytes?: number;
+    maxFetches?: number;
+    maxFetchesPerNamespace?: number;
+  };
   /** A Kubernetes API request with no answer this long fails (default 30 s). */
   apiTimeoutMs?: number;
   /** Reconcile only while holding this Lease (in `namespace`); off: always reconcile. */
@@ -215,10 +225,23 @@ export class Operator {
     }
     const trustStores = new TrustStoreCache(writer, this.#configMaps);
     this.#trustStores = trustStores;
+    const src = cfg.sources ?? {};
+    const addressPolicy = new AddressPolicy({
+      allow: src.allowedCidrs ?? [],
+      deny: src.blockedCidrs ?? [],
+      // The API server is never an artifact source, whatever ranges are allowed.
+      alwaysDeny: apiServerAddresses(cfg.kubeConfig),
+    });
     this.#loader = new ArtifactLoader({
+      ...(src.maxInflightBytes ? { maxInflightBytes: src.maxInflightBytes } : {}),
+      ...(src.maxCacheBytes ? { maxCacheBytes: src.maxCacheBytes } : {}),
+      ...(src.maxFetches ? { maxFetches: src.maxFetches } : {}),
+      ...(src.maxFetchesPerNamespace ? { maxFetchesPerNamespace: src.maxFetchesPerNamespace } : {}),
+      onReady: (owner) => this.#skillQueue.add(owner),
       fetchUrl: (url, opts) =>
         fetchHttps(url, {
           ...opts,
+          addressPolicy,
           ...(cfg.artifactTimeouts
             ? {
                 readTimeoutMs: cfg.artifactTimeouts.readMs,
@@ -236,8 +259,18 @@ export class Operator {
           const m = this.metrics;
           m.artifactFetches.inc({ source, result: outcome.error ? "error" : "success" });
           m.artifactFetchDuration.observe({ source }, outcome.seconds);
-          if (outcome.error) m.artifactFetchErrors.inc({ source, code: outcome.error });
-          else m.artifactFetchBytes.inc({ source }, outcome.bytes);
+          if (outcome.error) {
+            m.artifactFetchErrors.inc({ source, code: outcome.error });
+            // The log may say what status must not (an internal target's answer).
+            if (outcome.error !== "SOURCE_BUSY") {
+              this.log.info("artifact fetch failed", {
+                source,
+                code: outcome.error,
+                reason: outcome.message,
+                ...(outcome.detail ? { detail: outcome.detail } : {}),
+              });
+            }
+          } else m.artifactFetchBytes.inc({ source }, outcome.bytes);
         },
         cache: (result) => this.metrics.artifactCacheLookups.inc({ result }),
         verification: (result) => this.metrics.skillVerifications.inc({ result }),
@@ -641,4 +674,21 @@ function specOrLifecycleChanged(old: KubeObject, next: KubeObject): boolean {
     old.metadata.generation !== next.metadata.generation ||
     Boolean(old.metadata.deletionTimestamp) !== Boolean(next.metadata.deletionTimestamp)
   );
+}
+
+/** The API server's own addresses, as far as the operator knows them: never an artifact source. */
+function apiServerAddresses(kubeConfig: KubeConfig): string[] {
+  const out = new Set<string>();
+  const env = process.env.KUBERNETES_SERVICE_HOST;
+  if (env && isIP(env)) out.add(env);
+  try {
+    const host = new URL(kubeConfig.getCurrentCluster()?.server ?? "").hostname.replace(
+      /^\[(.*)\]$/,
+      "$1",
+    );
+    if (isIP(host)) out.add(host);
+  } catch {
+    // No usable server URL: the operator would not have started.
+  }
+  return [...out];
 }

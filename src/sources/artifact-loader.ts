@@ -76,12 +76,28 @@ export interface ObjectSourceReader {
 
 export type UrlFetcher = (
   url: string,
-  opts: { caBundlePem?: string; maxBytes: number },
-) => Promise<{ bytes: Buffer }>;
+  opts: {
+    caBundlePem?: string;
+    maxBytes: number;
+    /** The final answer's declared length, before its body is read (byte accounting). */
+    onStart?: (declaredLength: number | undefined) => void;
+    /** Each body chunk's length before it is kept; false stops the fetch (SOURCE_BUSY). */
+    onBodyBytes?: (n: number) => boolean;
+  },
+) => Promise<{ bytes: Buffer; sha256?: string }>;
+
+/** A Skill whose artifact is being fetched, or waits for a fetch slot: reconciled again later. */
+export interface ArtifactWaiting {
+  kind: "waiting";
+  message: string;
+}
 
 export interface ArtifactLoaderMetrics {
   /** One fetch: its bytes on success, its error code on failure. */
-  fetch?(source: string, outcome: { seconds: number; bytes: number; error?: string }): void;
+  fetch?(
+    source: string,
+    outcome: { seconds: number; bytes: number; error?: string; message?: string; detail?: string },
+  ): void;
   /** A load answered from the cache (hit) or needing a fetch (miss). */
   cache?(result: "hit" | "miss"): void;
   verification?(result: "verified" | "rejected"): void;
@@ -93,11 +109,43 @@ export interface ArtifactLoaderOptions {
   /** How long a URL's digest is trusted before the URL is fetched again. */
   urlRefreshMs: number;
   limits?: ArchiveLimits;
-  /** Budget for verified artifacts kept in memory (their decompressed entries). */
+  /** Budget for verified artifacts kept in memory (their decompressed modules); default 64 MiB. */
   maxCacheBytes?: number;
+  /** Bytes of downloaded artifacts held at once, until verified (default 96 MiB). */
+  maxInflightBytes?: number;
+  /** URL fetches (download and verification) at once, in all (default 8). */
+  maxFetches?: number;
+  /** URL fetches at once for one namespace, so one tenant's slow sources cannot starve others (default 2). */
+  maxFetchesPerNamespace?: number;
+  /** How long a reconcile waits for a running fetch before it lets go of its worker (default 1 s). */
+  waitMs?: number;
+  /** Reconciles of one namespace that wait on fetches at once; more are told to wait (default 4). */
+  maxWaitingPerNamespace?: number;
+  /** A Skill told to wait (ArtifactWaiting) may now be reconciled again. */
+  onReady?: (owner: string) => void;
   metrics?: ArtifactLoaderMetrics;
   now?: () => number;
 }
+
+/** A URL fetch waiting for a slot, or running. */
+interface UrlFetch {
+  key: string;
+  ref: Extract<SourceRef, { kind: "url" }>;
+  namespace: string;
+  /** Skills told to wait on it: woken when it ends. */
+  parked: Set<string>;
+  /** Digest pins of the Skills that asked for it; a Skill without a pin adds "". */
+  pins: Set<string>;
+  running?: Promise<void> | undefined;
+  /** When it ended: the artifact digest, or the error. */
+  outcome?: { digest: string } | { error: unknown };
+}
+
+// Artifacts this large are verified one at a time: their inflated entries are not counted in
+// the bytes-in-flight budget, so at most one of them is inflated at once.
+const LARGE_ARTIFACT_BYTES = 4 * 1024 * 1024;
+// A failed URL is not fetched again within this long: Skills woken by the failure see it once.
+const FAILURE_MEMORY_MS = 5_000;
 
 type Facts =
   | { kind: "verified"; facts: VerifiedArtifactFacts; bytes: number }
@@ -119,10 +167,28 @@ export class ArtifactLoader {
   #refs = new Map<string, { source: string; digest: string | undefined }>();
   #fetches = 0;
   #verifications = 0;
+  #urlFetches = new Map<string, UrlFetch>();
+  #queue: UrlFetch[] = [];
+  #running = 0;
+  #runningByNamespace = new Map<string, number>();
+  #waitingByNamespace = new Map<string, number>();
+  #inflightBytes = 0;
+  #failures = new Map<string, { error: unknown; at: number }>();
+  #largeVerification: Promise<unknown> = Promise.resolve();
 
   constructor(opts: ArtifactLoaderOptions) {
     this.#opts = opts;
     this.#limits = opts.limits ?? DEFAULT_ARCHIVE_LIMITS;
+  }
+
+  /** Bytes of downloaded, not yet verified artifacts held now. */
+  get inflightBytes(): number {
+    return this.#inflightBytes;
+  }
+
+  /** URL fetches running now. */
+  get runningFetches(): number {
+    return this.#running;
   }
 
   get fetches(): number {
@@ -138,8 +204,16 @@ export class ArtifactLoader {
     return this.#factBytes;
   }
 
-  /** Loads the artifact a Skill names, checks the optional digest pin first, then verifies. */
-  async load(owner: string, ref: SourceRef, pin?: string): Promise<ArtifactObservation> {
+  /**
+   * Loads the artifact a Skill names, checks the optional digest pin first, then verifies. A URL
+   * that is not cached is fetched by a bounded scheduler: the caller waits for it a short while,
+   * then gets ArtifactWaiting and is reconciled again (onReady) when the fetch ends.
+   */
+  async load(
+    owner: string,
+    ref: SourceRef,
+    pin?: string,
+  ): Promise<ArtifactObservation | ArtifactWaiting> {
     if (ref.kind === "oci") {
       this.#track(owner, sourceKey(ref), undefined);
       return {
@@ -167,21 +241,13 @@ export class ArtifactLoader {
       }
     }
     this.#opts.metrics?.cache?.("miss");
+    if (ref.kind === "url") return this.#loadUrl(owner, key, ref, pin, now);
 
     let fetched: { bytes: Buffer; digest: string; version: string | undefined };
     try {
-      fetched = await this.#once(`fetch:${key}`, () => this.#fetch(ref));
+      fetched = await this.#once(`fetch:${key}`, () => this.#fetchObject(ref));
     } catch (error) {
-      this.#track(owner, key, undefined);
-      if (isSourceError(error)) {
-        return {
-          kind: "fetchFailed",
-          code: error.code,
-          message: error.message,
-          transient: error.transient,
-        };
-      }
-      throw error;
+      return this.#failed(owner, key, error);
     }
     this.#resolutions.set(key, { version: fetched.version, digest: fetched.digest, at: now });
     // The pin is checked before a single byte is parsed.
@@ -197,7 +263,164 @@ export class ArtifactLoader {
     return this.#observe(owner, key, fetched.digest, facts, pin);
   }
 
-  /** The signing key of a verified artifact still in the cache, by digest (no I/O). */
+  async #loadUrl(
+    owner: string,
+    key: string,
+    ref: Extract<SourceRef, { kind: "url" }>,
+    pin: string | undefined,
+    now: number,
+  ): Promise<ArtifactObservation | ArtifactWaiting> {
+    const failure = this.#failures.get(key);
+    if (failure && now - failure.at < FAILURE_MEMORY_MS)
+      return this.#failed(owner, key, failure.error);
+    const namespace = owner.slice(0, Math.max(0, owner.indexOf("/")));
+    let fetch = this.#urlFetches.get(key);
+    if (!fetch) {
+      fetch = { key, ref, namespace, parked: new Set(), pins: new Set() };
+      this.#urlFetches.set(key, fetch);
+      this.#queue.push(fetch);
+      this.#pump();
+    }
+    fetch.pins.add(pin?.toLowerCase() ?? "");
+    const waiting = this.#waitingByNamespace.get(namespace) ?? 0;
+    if (fetch.running && waiting < (this.#opts.maxWaitingPerNamespace ?? 4)) {
+      this.#waitingByNamespace.set(namespace, waiting + 1);
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          fetch.running,
+          new Promise((r) => {
+            timer = setTimeout(r, this.#opts.waitMs ?? 1000);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+        const n = (this.#waitingByNamespace.get(namespace) ?? 1) - 1;
+        if (n > 0) this.#waitingByNamespace.set(namespace, n);
+        else this.#waitingByNamespace.delete(namespace);
+      }
+    }
+    const outcome = fetch.outcome;
+    if (outcome === undefined) {
+      fetch.parked.add(owner);
+      this.#track(owner, key, undefined);
+      return {
+        kind: "waiting",
+        message: fetch.running
+          ? "the artifact is being fetched"
+          : "waiting for a fetch slot (fetches are limited in all and per namespace)",
+      };
+    }
+    if ("error" in outcome) return this.#failed(owner, key, outcome.error);
+    // The pin is checked before a single byte is parsed.
+    if (pin !== undefined && pin.toLowerCase() !== outcome.digest) {
+      this.#track(owner, key, undefined);
+      return { kind: "digestMismatch", expected: pin.toLowerCase(), actual: outcome.digest };
+    }
+    const facts = this.#touch(outcome.digest);
+    if (!facts) {
+      // Evicted already (a tiny cache): fetch again.
+      this.#resolutions.delete(key);
+      return this.load(owner, ref, pin);
+    }
+    return this.#observe(owner, key, outcome.digest, facts, pin);
+  }
+
+  #failed(owner: string, key: string, error: unknown): ArtifactObservation {
+    this.#track(owner, key, undefined);
+    if (isSourceError(error)) {
+      return {
+        kind: "fetchFailed",
+        code: error.code,
+        message: error.message,
+        transient: error.transient,
+      };
+    }
+    throw error;
+  }
+
+  /** Starts queued fetches while there are slots, taking namespaces in turn. */
+  #pump(): void {
+    const max = this.#opts.maxFetches ?? 8;
+    const perNamespace = this.#opts.maxFetchesPerNamespace ?? 2;
+    while (this.#running < max) {
+      const i = this.#queue.findIndex(
+        (f) => (this.#runningByNamespace.get(f.namespace) ?? 0) < perNamespace,
+      );
+      if (i < 0) return;
+      const [fetch] = this.#queue.splice(i, 1) as [UrlFetch];
+      // Fairness: the namespace that just got a slot goes to the back of the line.
+      const rest = this.#queue.filter((f) => f.namespace === fetch.namespace);
+      this.#queue = [...this.#queue.filter((f) => f.namespace !== fetch.namespace), ...rest];
+      this.#start(fetch);
+    }
+  }
+
+  #start(fetch: UrlFetch): void {
+    this.#running++;
+    this.#runningByNamespace.set(
+      fetch.namespace,
+      (this.#runningByNamespace.get(fetch.namespace) ?? 0) + 1,
+    );
+    fetch.running = this.#fetchAndVerify(fetch).finally(() => {
+      this.#running--;
+      const n = (this.#runningByNamespace.get(fetch.namespace) ?? 1) - 1;
+      if (n > 0) this.#runningByNamespace.set(fetch.namespace, n);
+      else this.#runningByNamespace.delete(fetch.namespace);
+      this.#pump();
+    });
+  }
+
+  async #fetchAndVerify(fetch: UrlFetch): Promise<void> {
+    const now = (this.#opts.now ?? Date.now)();
+    let held = 0;
+    const release = () => {
+      this.#inflightBytes -= held;
+      held = 0;
+    };
+    try {
+      const fetched = await this.#fetchUrl(fetch.ref, (n) => {
+        if (this.#inflightBytes + n > (this.#opts.maxInflightBytes ?? 96 * 1024 * 1024)) {
+          return false;
+        }
+        this.#inflightBytes += n;
+        held += n;
+        return true;
+      });
+      this.#resolutions.set(fetch.key, { version: undefined, digest: fetched.digest, at: now });
+      // Bytes no Skill asked for (every one pins another digest) are never parsed.
+      const wanted = fetch.pins.has("") || fetch.pins.has(fetched.digest);
+      if (wanted && !this.#touch(fetched.digest)) {
+        const verify = () => this.#verify(fetched.digest, fetched.bytes);
+        if (fetched.bytes.length >= LARGE_ARTIFACT_BYTES) {
+          const turn = this.#largeVerification.then(() =>
+            this.#once(`verify:${fetched.digest}`, verify),
+          );
+          this.#largeVerification = turn.catch(() => undefined);
+          await turn;
+        } else await this.#once(`verify:${fetched.digest}`, verify);
+      }
+      fetch.outcome = { digest: fetched.digest };
+      this.#failures.delete(fetch.key);
+    } catch (error) {
+      if (isSourceError(error) && error.code === "SOURCE_BUSY") {
+        // Out of byte budget: back in line (after the others) once bytes are released.
+        release();
+        fetch.running = undefined;
+        setTimeout(() => {
+          this.#queue.push(fetch);
+          this.#pump();
+        }, 250).unref();
+        return;
+      }
+      fetch.outcome = { error };
+      this.#failures.set(fetch.key, { error, at: (this.#opts.now ?? Date.now)() });
+    } finally {
+      release();
+    }
+    this.#urlFetches.delete(fetch.key);
+    for (const owner of fetch.parked) this.#opts.onReady?.(owner);
+  } /** The signing key of a verified artifact still in the cache, by digest (no I/O). */
   signingKeyOf(digest: string): string | undefined {
     const facts = this.#facts.get(digest);
     return facts?.kind === "verified" ? facts.facts.inspected.publicKeyHex : undefined;
@@ -256,33 +479,64 @@ export class ArtifactLoader {
     }
   }
 
-  async #fetch(
-    ref: Exclude<SourceRef, { kind: "oci" }>,
-  ): Promise<{ bytes: Buffer; digest: string; version: string | undefined }> {
+  /** One URL download, accounting its bytes in the in-flight budget as they arrive. */
+  async #fetchUrl(
+    ref: Extract<SourceRef, { kind: "url" }>,
+    reserve: (n: number) => boolean,
+  ): Promise<{ bytes: Buffer; digest: string }> {
     const maxBytes = this.#limits.maxArtifactBytes;
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
+    const busy = () =>
+      new SourceError(
+        "SOURCE_BUSY",
+        "the operator's budget for artifact bytes in flight is exhausted; retrying later",
+        true,
+      );
+    let declared: number | undefined;
     try {
-      let bytes: Buffer;
-      let version: string | undefined;
-      if (ref.kind === "url") {
-        // The CA bundle adds to the system roots, as the CRD documents.
-        const ca = ref.caBundlePem
-          ? `${rootCertificates.join("\n")}\n${ref.caBundlePem}`
-          : undefined;
-        ({ bytes } = await this.#opts.fetchUrl(
-          ref.url,
-          ca ? { caBundlePem: ca, maxBytes } : { maxBytes },
-        ));
-      } else {
-        ({ bytes, resourceVersion: version } = await this.#opts.objects.read(
-          ref.kind,
-          ref.namespace,
-          ref.name,
-          ref.key,
-          maxBytes,
-        ));
-      }
+      // The CA bundle adds to the system roots, as the CRD documents.
+      const ca = ref.caBundlePem ? `${rootCertificates.join("\n")}\n${ref.caBundlePem}` : undefined;
+      const { bytes, sha256 } = await this.#opts.fetchUrl(ref.url, {
+        ...(ca ? { caBundlePem: ca } : {}),
+        maxBytes,
+        // A declared length is reserved whole before the body is read; otherwise chunk by chunk.
+        onStart: (length) => {
+          if (length === undefined) return;
+          if (!reserve(length)) throw busy();
+          declared = length;
+        },
+        onBodyBytes: (n) => declared !== undefined || reserve(n),
+      });
+      this.#fetches++;
+      this.#opts.metrics?.fetch?.("url", { seconds: seconds(), bytes: bytes.length });
+      return { bytes, digest: sha256 ?? createHash("sha256").update(bytes).digest("hex") };
+    } catch (error) {
+      const e = isSourceError(error) ? error : undefined;
+      this.#opts.metrics?.fetch?.("url", {
+        seconds: seconds(),
+        bytes: 0,
+        error: e?.code ?? "INTERNAL",
+        message: (error as Error).message,
+        ...(e?.detail ? { detail: e.detail } : {}),
+      });
+      throw error;
+    }
+  }
+
+  async #fetchObject(
+    ref: Extract<SourceRef, { kind: "configMap" | "secret" }>,
+  ): Promise<{ bytes: Buffer; digest: string; version: string | undefined }> {
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    try {
+      const { bytes, resourceVersion: version } = await this.#opts.objects.read(
+        ref.kind,
+        ref.namespace,
+        ref.name,
+        ref.key,
+        this.#limits.maxArtifactBytes,
+      );
       this.#fetches++;
       this.#opts.metrics?.fetch?.(ref.kind, { seconds: seconds(), bytes: bytes.length });
       return { bytes, digest: createHash("sha256").update(bytes).digest("hex"), version };
@@ -325,7 +579,7 @@ export class ArtifactLoader {
   #store(digest: string, facts: Facts): void {
     this.#facts.set(digest, facts);
     this.#factBytes += facts.bytes;
-    const budget = this.#opts.maxCacheBytes ?? 256 * 1024 * 1024;
+    const budget = this.#opts.maxCacheBytes ?? 64 * 1024 * 1024;
     // Least recently used first; an evicted artifact is simply fetched again when needed.
     for (const [d, f] of this.#facts) {
       if (this.#factBytes <= budget || d === digest) break;

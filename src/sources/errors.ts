@@ -33,12 +33,15 @@ const TRANSIENT: ReadonlySet<SourceErrorCode> = new Set<SourceErrorCode>([
 export class SourceError extends Error {
   declare readonly code: SourceErrorCode;
   declare readonly transient: boolean;
+  /** What the message leaves out for tenants (an internal target's answer): for the log only. */
+  declare readonly detail: string | undefined;
 
-  constructor(code: SourceErrorCode, message: string, transient?: boolean) {
+  constructor(code: SourceErrorCode, message: string, transient?: boolean, detail?: string) {
     super(message);
     this.name = "SourceError";
     this.code = code;
     this.transient = transient ?? TRANSIENT.has(code);
+    this.detail = detail;
   }
 }
 

@@ -140,6 +140,7 @@ export async function fetchHttps(url: string, opts: FetchHttpsOptions): Promise<
             ? `${redactUrl(current)} answered an HTTP error status (not shown: internal address)`
             : `${redactUrl(current)} answered HTTP ${status}`,
           transient,
+          internal ? `HTTP ${status}` : undefined,
         );
       }
       const { bytes, sha256 } = await readBody(res, current, opts, signal, deadline, internal);

@@ -93,7 +93,7 @@ async function settled(ns: string): Promise<Skill[]> {
 
 describe("the control plane fails", () => {
   test("kube-apiserver stopped and restarted while Skills change: watches resume, no update is lost, no pin is duplicated or overwritten", async () => {
-    const t = await createTenant({ allowTofu: true });
+    const t = await createTenant({ allowTofu: true, tofuScope: "Cluster" });
     const spec = (name: string, a = ACME) =>
       urlSkillSpec(server, `${t.ns}/${name}.palyra-skill`, a.bytes, t.policy, {
         skillId: a === NEWCO ? "newco.echo" : "acme.echo_http",
@@ -199,13 +199,19 @@ describe("the control plane fails", () => {
 });
 
 describe("the artifact server misbehaves", () => {
-  test("5xx: Failed with the status, retried, Enabled once the server answers", async () => {
+  test("5xx: Failed (the status code only in the operator's log: the server is on an internal address), retried, Enabled once the server answers", async () => {
     const t = await createTenant();
     const s = urlSkillSpec(server, `${t.ns}/x.palyra-skill`, ACME.bytes, t.policy);
     server.fault(`${t.ns}/x.palyra-skill`, { kind: "status", status: 503 });
     await createSkill(t.ns, "x", s);
     const failed = await waitForState(t.ns, "x", "Failed", "FetchFailed");
-    assert.match(JSON.stringify(failed.status?.conditions), /503/);
+    const conditions = JSON.stringify(failed.status?.conditions);
+    assert.match(conditions, /answered an HTTP error status \(not shown: internal address\)/);
+    assert.doesNotMatch(conditions, /503/);
+    assert.ok(
+      operator.logs.some((l) => l.msg === "artifact fetch failed" && l.detail === "HTTP 503"),
+      "the operator's log says what the status does not",
+    );
     server.fault(`${t.ns}/x.palyra-skill`, undefined);
     await waitForState(t.ns, "x", "Enabled");
     assert.ok((await operator.metric("palyra_artifact_fetch_errors_total")) > 0);
@@ -283,7 +289,7 @@ describe("the artifact server misbehaves", () => {
 
 describe("the trust store goes away", () => {
   test("deleted, then filled with invalid JSON: nothing becomes Enabled, the policy says why (status and events), and recovery keeps exactly the pins it had", async () => {
-    const t = await createTenant({ allowTofu: true });
+    const t = await createTenant({ allowTofu: true, tofuScope: "Cluster" });
     const spec = (name: string, a: typeof NEWCO, id: string, publisher: string) =>
       urlSkillSpec(server, `${t.ns}/${name}.palyra-skill`, a.bytes, t.policy, {
         skillId: id,
@@ -322,7 +328,7 @@ describe("the trust store goes away", () => {
     const created = await kube("POST", `/api/v1/namespaces/${STORE_NS}/configmaps`, {
       apiVersion: "v1",
       kind: "ConfigMap",
-      metadata: { name: t.store },
+      metadata: { name: t.store, labels: { "skills.palyra.dev/trust-store": "true" } },
       data: { "trust-store.json": '{"tofu_publishers": {"newco": ' },
     });
     assert.equal(created.status, 201, created.body.message);
@@ -370,7 +376,7 @@ describe("the leader dies mid-work", () => {
     );
     const b = await startOperator([...FLAGS, ...lease]);
     try {
-      const t = await createTenant({ allowTofu: true });
+      const t = await createTenant({ allowTofu: true, tofuScope: "Cluster" });
       // Mid-reconcile: the artifact hangs, so A is inside the fetch when it dies.
       const slow = `${t.ns}/slow.palyra-skill`;
       server.fault(slow, { kind: "hang", bytes: 10 });

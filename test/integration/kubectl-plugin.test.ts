@@ -274,7 +274,7 @@ describe("verify --cluster", () => {
           ...extra,
         );
       const trusted = verifyOnCluster("echo.palyra-skill", ACME.bytes, "--json");
-      assert.equal(trusted.status, 0, trusted.stderr);
+      assert.equal(trusted.status, 0, `${trusted.stderr}${trusted.stdout}`);
       const result = JSON.parse(trusted.stdout);
       assert.equal(result.outcome, "Enabled");
       assert.equal(result.trust.decision, "allowlisted");

@@ -29,6 +29,7 @@ import {
   getSkill,
   patchPolicy,
   patchSkill,
+  readNamespacePins,
   readTrustStore,
   readyReason,
   unique,
@@ -299,12 +300,15 @@ describe("trust on first use", () => {
     const first = await waitForState(t.ns, "v1", "Enabled");
     assert.equal(first.status?.trustDecision, "tofu_newly_pinned");
     assert.equal(condition(first, "Trusted")?.reason, "TofuNewlyPinned");
-    const pinned = await readTrustStore(STORE_NS, t.store);
-    assert.deepEqual(pinned.doc.tofu_publishers, { newco: v1.publicKeyHex });
+    // The pin binds this namespace only (tofuScope Namespace, the default): it is kept in the
+    // namespace's own pin document beside the store, not in the store's tofu_publishers.
+    const pinned = await readNamespacePins(STORE_NS, t.store, t.ns);
+    assert.deepEqual(pinned.pins, { newco: v1.publicKeyHex });
+    assert.deepEqual((await readTrustStore(STORE_NS, t.store)).doc.tofu_publishers ?? {}, {});
     // Who pinned it and when, recorded beside the pin in the same write.
     const cm = await kube("GET", `/api/v1/namespaces/${STORE_NS}/configmaps/${t.store}`);
     const annotations = (cm.body.metadata as { annotations?: Record<string, string> }).annotations;
-    const record = parsePinHistory(annotations?.[PIN_HISTORY_ANNOTATION]).newco;
+    const record = parsePinHistory(annotations?.[PIN_HISTORY_ANNOTATION])[`${t.ns}/newco`];
     assert.equal(record?.key, v1.publicKeyHex);
     assert.equal(record?.skill, `${t.ns}/v1`);
     assert.equal(record?.keyId, first.status?.keyId);
@@ -324,6 +328,7 @@ describe("trust on first use", () => {
       const pins = p.status?.tofuPins ?? [];
       return pins.length === 1 &&
         pins[0]?.key === v1.publicKeyHex &&
+        pins[0]?.namespace === t.ns &&
         pins[0]?.keyId === first.status?.keyId
         ? p
         : undefined;
@@ -357,12 +362,12 @@ describe("trust on first use", () => {
       (await operator.metric("palyra_trust_tofu_mismatches_total")) >= 1,
       "the mismatch is counted for the alert",
     );
-    const after = await readTrustStore(STORE_NS, t.store);
+    const after = await readNamespacePins(STORE_NS, t.store, t.ns);
     assert.equal(after.rv, pinned.rv, "the trust store was not written again");
-    assert.deepEqual(after.doc.tofu_publishers, { newco: v1.publicKeyHex });
+    assert.deepEqual(after.pins, { newco: v1.publicKeyHex });
   });
 
-  test("switching TOFU off keeps existing pins and pins nothing new", async () => {
+  test("switching TOFU off: with trustExistingPins the pins are still trusted and nothing new is pinned; without it no pin is trusted", async () => {
     const t = await tenant({ allowTofu: true });
     const a = skillArtifact({ publisher: "early", skillId: "early.echo", keySeed: 31 });
     await createSkill(t.ns, "early", {
@@ -371,7 +376,7 @@ describe("trust on first use", () => {
       publisher: "early",
     });
     await waitForState(t.ns, "early", "Enabled");
-    await patchPolicy(t.policy, { allowTofu: false });
+    await patchPolicy(t.policy, { allowTofu: false, trustExistingPins: true });
     const b = skillArtifact({ publisher: "late", skillId: "late.echo", keySeed: 32 });
     await createSkill(t.ns, "late", {
       ...urlSkill(`${t.ns}/l.palyra-skill`, b.bytes, t.policy),
@@ -379,11 +384,25 @@ describe("trust on first use", () => {
       publisher: "late",
     });
     await waitForState(t.ns, "late", "Quarantined", "UntrustedPublisher");
-    const early = await waitForState(t.ns, "early", "Enabled");
-    assert.equal(early.status?.observedGeneration, early.metadata.generation);
-    assert.deepEqual((await readTrustStore(STORE_NS, t.store)).doc.tofu_publishers, {
+    const early = await waitForSkill(
+      t.ns,
+      "early",
+      (s) =>
+        s.status?.observedGeneration === s.metadata.generation && s.status?.state === "Enabled",
+    );
+    // Still trusted by its pin (the Skill that made the pin keeps saying so).
+    assert.equal(early.status?.trustDecision, "tofu_newly_pinned");
+    assert.deepEqual((await readNamespacePins(STORE_NS, t.store, t.ns)).pins, {
       early: a.publicKeyHex,
     });
+    // A policy that neither allows TOFU nor trusts existing pins trusts only its allowlist.
+    await patchPolicy(t.policy, { trustExistingPins: false });
+    await waitForState(t.ns, "early", "Quarantined", "UntrustedPublisher");
+    assert.deepEqual(
+      (await readNamespacePins(STORE_NS, t.store, t.ns)).pins,
+      { early: a.publicKeyHex },
+      "the pin itself is kept",
+    );
   });
 
   test("two operator processes racing to pin different keys for one publisher end with exactly one pin", async () => {
@@ -408,14 +427,14 @@ describe("trust on first use", () => {
           (s) => s.status?.state === "Enabled" || readyReason(s) === "TofuKeyMismatch",
         );
       const [one, two] = await Promise.all([settled("one"), settled("two")]);
-      const store = await readTrustStore(STORE_NS, t.store);
-      const pin = (store.doc.tofu_publishers as Record<string, string>).racer;
+      const store = await readNamespacePins(STORE_NS, t.store, t.ns);
+      const pin = store.pins.racer;
       assert.ok(pin === k1.publicKeyHex || pin === k2.publicKeyHex);
       const [winner, loser] = pin === k1.publicKeyHex ? [one, two] : [two, one];
       assert.equal(winner.status?.state, "Enabled");
       assert.equal(loser.status?.state, "Quarantined");
       assert.equal(readyReason(loser), "TofuKeyMismatch");
-      assert.equal(Object.keys(store.doc.tofu_publishers ?? {}).length, 1);
+      assert.equal(Object.keys(store.pins).length, 1);
     } finally {
       assert.equal(await forbiddenRequests(second), 0);
       assert.equal(await second.stop(), 0);

@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { get } from "node:http";
+import { ARTIFACT_HOST } from "../../hack/dev/artifact-server.ts";
 import { chartIdentity } from "./chart.ts";
 import { testCluster } from "./kube.ts";
 
@@ -64,6 +65,8 @@ export async function startOperator(
       "debug",
       "--namespace",
       "palyra-system",
+      // Only the tests' artifact servers: the API server (127.0.0.1) stays out of reach.
+      `--source-allowed-cidrs=${ARTIFACT_HOST}/32`,
       ...(args.some((a) => a.startsWith("--leader-elect"))
         ? []
         : ["--leader-elect-lease-name", LEASE]),

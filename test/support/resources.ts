@@ -70,6 +70,23 @@ export async function readTrustStore(
   return { rv: cm.metadata.resourceVersion, doc: text ? JSON.parse(text) : {} };
 }
 
+/** The pins a trust store holds for one namespace (tofuScope Namespace), and its version. */
+export async function readNamespacePins(
+  namespace: string,
+  name: string,
+  pinnedNamespace: string,
+): Promise<{ rv: string; pins: Record<string, string> }> {
+  const cm = (await ok("GET", `/api/v1/namespaces/${namespace}/configmaps/${name}`)) as {
+    metadata: { resourceVersion: string };
+    data?: Record<string, string>;
+  };
+  const text = cm.data?.[`tofu.${pinnedNamespace}.trust-store.json`];
+  return {
+    rv: cm.metadata.resourceVersion,
+    pins: text ? (JSON.parse(text).tofu_publishers ?? {}) : {},
+  };
+}
+
 export async function createPolicy(name: string, spec: SkillTrustPolicySpec): Promise<void> {
   await ok("POST", `${API}/skilltrustpolicies`, {
     apiVersion: "skills.palyra.dev/v1alpha1",

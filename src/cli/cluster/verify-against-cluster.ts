@@ -71,12 +71,7 @@ async function readStore(
       "KUBE_API_ERROR",
     );
   }
-  if (cm.data?.[ref.key] === undefined) {
-    throw new ClusterError(
-      `trust store ${where} has no key ${ref.key}; the operator fails closed on it too`,
-      "KUBE_API_ERROR",
-    );
-  }
+  // A missing key is an empty store, as the operator reads it.
   return [readScopedTrustStore(cm.data, ref.key), where];
 }
 

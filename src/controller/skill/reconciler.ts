@@ -125,6 +125,9 @@ export class SkillReconciler {
     }
 
     const observation = await this.#observe(key, skill);
+    // The artifact is being fetched (or waits for a slot): the loader wakes this Skill when the
+    // fetch ends; nothing is written meanwhile. The requeue is only a safety net.
+    if ("waiting" in observation) return { requeueAfterMs: 120_000 };
     const decision = decideSkill(observation);
 
     if (decision.pin) {
@@ -206,7 +209,7 @@ export class SkillReconciler {
     this.#retry.forget(key);
   }
 
-  async #observe(key: string, skill: Skill): Promise<SkillObservation> {
+  async #observe(key: string, skill: Skill): Promise<SkillObservation | { waiting: string }> {
     const d = this.#d;
     const namespace = skill.metadata.namespace ?? "";
     const labels = d.namespaces.get(namespace)?.metadata.labels ?? {};
@@ -221,6 +224,7 @@ export class SkillReconciler {
       return { skill, policy, trustStore, now };
     }
     const artifact = await d.loader.load(key, sourceRefOf(skill), skill.spec.sha256);
+    if (artifact.kind === "waiting") return { waiting: artifact.message };
     if (artifact.kind !== "verified") return { skill, policy, trustStore, artifact, now };
     const conflict = trustStoreConflict(policy.policy, d.policies.list());
     const ctx: TrustContext = {

@@ -28,7 +28,9 @@ export type ArtifactFault =
   /** Resets the connection before answering. */
   | { kind: "reset" }
   /** Serves `bytes` instead of the file from the `after`+1-th request for it on. */
-  | { kind: "swap"; bytes: Buffer; after: number };
+  | { kind: "swap"; bytes: Buffer; after: number }
+  /** Redirects (302) to `location`. */
+  | { kind: "redirect"; location: string };
 
 export class ArtifactServer {
   readonly ca: CertificateAuthority;
@@ -91,9 +93,11 @@ export class ArtifactServer {
         const path = (req.url ?? "/").split("?")[0] ?? "/";
         const hit = (this.#hits.get(path) ?? 0) + 1;
         this.#hits.set(path, hit);
+        const fault = this.#faults.get(path);
+        if (fault?.kind === "redirect")
+          return void res.writeHead(302, { Location: fault.location }).end();
         let body = this.#files.get(path);
         if (!body) return void res.writeHead(404).end("not found\n");
-        const fault = this.#faults.get(path);
         if (fault?.kind === "status") return void res.writeHead(fault.status).end("fault\n");
         if (fault?.kind === "reset") return void req.socket.destroy();
         if (fault?.kind === "swap" && hit > fault.after) body = fault.bytes;

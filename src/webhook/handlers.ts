@@ -275,12 +275,19 @@ export async function reviewSkill(
     old !== undefined &&
     old.spec.desiredState === "Quarantined" &&
     skill.spec.desiredState !== "Quarantined";
-  if (approvalChanged) {
-    if (approval.approvedBy !== user) {
+  if (approvalChanged && approval.approvedBy !== user) {
+    return deny(
+      `${what}: spec.approval.approvedBy must name the approving user (${user}), not ${JSON.stringify(approval.approvedBy)}`,
+    );
+  }
+  if (approvalChanged || reenabled) {
+    if (!(await authorize(req, { verb: "approve", resource: "skills", name: req.name ?? "" }))) {
       return deny(
-        `${what}: spec.approval.approvedBy must name the approving user (${user}), not ${JSON.stringify(approval.approvedBy)}`,
+        `${what}: ${user} may not ${approvalChanged ? "approve skills" : "re-enable a quarantined skill"} in namespace ${namespace} (needs the "approve" verb on skills.skills.palyra.dev)`,
       );
     }
+  }
+  if (approvalChanged) {
     const author = old?.metadata.annotations?.[REQUESTED_BY_ANNOTATION];
     if (old === undefined || authorChanged(old, skill)) {
       return deny(
@@ -295,13 +302,6 @@ export async function reviewSkill(
     if (author === user) {
       return deny(
         `${what}: ${user} last changed this Skill's spec and may not approve it too (four-eyes: another reviewer must approve)`,
-      );
-    }
-  }
-  if (approvalChanged || reenabled) {
-    if (!(await authorize(req, { verb: "approve", resource: "skills", name: req.name ?? "" }))) {
-      return deny(
-        `${what}: ${user} may not ${approvalChanged ? "approve skills" : "re-enable a quarantined skill"} in namespace ${namespace} (needs the "approve" verb on skills.skills.palyra.dev)`,
       );
     }
   }

@@ -96,6 +96,11 @@ export class WebhookServer {
     app.use((req: Request, res: Response, next: () => void) => {
       if (req.method !== "POST") return next();
       const declared = Number(req.headers["content-length"] ?? bodyLimit);
+      if (Number.isFinite(declared) && declared > bodyLimit) {
+        // Refused before a byte of the body is read, and the connection is not kept for it.
+        res.status(413).set("Connection", "close").type("text/plain").send("review too large\n");
+        return;
+      }
       const size =
         Number.isFinite(declared) && declared >= 0 ? Math.min(declared, bodyLimit) : bodyLimit;
       const shed = (reason: "concurrency" | "bytes", message: string) => {
@@ -156,6 +161,10 @@ export class WebhookServer {
       app,
     );
     server.keepAliveTimeout = 120_000;
+    // The API server sends a review whole and waits at most 30 s (we register 5 s): a client
+    // that dribbles a body holds a review slot no longer than this.
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 15_000;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(o.port, o.host, () => {

@@ -579,3 +579,21 @@ test("the policy status lists namespace-scoped pins with their namespace; an unl
   assert.equal(d.status.state, "Failed");
   assert.equal(cond(d.status, "Ready")?.reason, "TrustStoreUnguarded");
 });
+
+test("a source address the operator may not reach is Failed with reason SourceAddressBlocked, and not retried", () => {
+  const d = decideSkill(
+    observe(skill(), {
+      artifact: {
+        kind: "fetchFailed",
+        code: "SOURCE_ADDRESS_BLOCKED",
+        message:
+          "https://10.0.0.1/a: address 10.0.0.1 is in 10.0.0.0/8, which artifact sources may not reach",
+        transient: false,
+      },
+    }),
+  );
+  assert.equal(d.status.state, "Failed");
+  assert.equal(cond(d.status, "Ready")?.reason, "SourceAddressBlocked");
+  assert.equal(d.retry, false);
+  assert.equal(cond(d.status, "Stalled")?.status, "True");
+});

@@ -172,19 +172,25 @@ export function decideSkill(obs: SkillObservation): SkillDecision {
           message: artifact.message,
         });
         break;
-      case "fetchFailed":
+      case "fetchFailed": {
+        // An address sources may not reach is a refusal, not a failure to retry.
+        const reason =
+          artifact.code === "SOURCE_ADDRESS_BLOCKED" ? "SourceAddressBlocked" : "FetchFailed";
         outcome = failed(
-          "FetchFailed",
-          `fetching the artifact failed (${artifact.code}): ${artifact.message}`,
+          reason,
+          reason === "SourceAddressBlocked"
+            ? `the artifact's address is refused: ${artifact.message}`
+            : `fetching the artifact failed (${artifact.code}): ${artifact.message}`,
         );
         retry = artifact.transient;
         conditions.set("Verified", {
           type: "Verified",
           status: "Unknown",
-          reason: "FetchFailed",
+          reason,
           message: artifact.message,
         });
         break;
+      }
       case "digestMismatch": {
         const message = `artifact sha256 ${artifact.actual} does not match the pinned spec.sha256 ${artifact.expected}`;
         outcome = quarantined("DigestMismatch", message);

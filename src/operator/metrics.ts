@@ -24,6 +24,8 @@ export interface OperatorMetrics {
   artifactCacheLookups: Counter<"result">;
   artifactCacheEntries: Gauge;
   artifactCacheBytes: Gauge;
+  artifactInflightBytes: Gauge;
+  artifactFetchesRunning: Gauge;
   skillVerifications: Counter<"result">;
   statusWrites: Counter<"kind">;
   statusRestores: Counter;
@@ -134,6 +136,16 @@ export function createMetrics(): OperatorMetrics {
     artifactCacheBytes: new Gauge({
       name: "palyra_artifact_cache_bytes",
       help: "Unpacked bytes held by the content-addressed artifact cache.",
+      registers,
+    }),
+    artifactInflightBytes: new Gauge({
+      name: "palyra_artifact_inflight_bytes",
+      help: "Downloaded artifact bytes held until verified (bounded by --artifact-inflight-mib).",
+      registers,
+    }),
+    artifactFetchesRunning: new Gauge({
+      name: "palyra_artifact_fetches_running",
+      help: "Artifact downloads running now (bounded in all and per namespace).",
       registers,
     }),
     skillVerifications: new Counter({

@@ -665,6 +665,8 @@ export class Operator {
     }
     this.metrics.artifactCacheEntries.set(this.#loader.cachedArtifacts);
     this.metrics.artifactCacheBytes.set(this.#loader.cachedBytes);
+    this.metrics.artifactInflightBytes.set(this.#loader.inflightBytes);
+    this.metrics.artifactFetchesRunning.set(this.#loader.runningFetches);
     this.metrics.leading.set(this.leading ? 1 : 0);
   }
 }

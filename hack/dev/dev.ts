@@ -10,8 +10,8 @@
  *   node hack/dev/dev.ts --once   exit 0 once every Skill reached its expected state (CI smoke)
  */
 
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { createWriteStream, mkdirSync } from "node:fs";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
+import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { OPERATOR_NODE_FLAGS } from "../../src/operator/runtime.ts";
@@ -23,15 +23,18 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const once = process.argv.includes("--once");
 const LOG_DIR = join(ROOT, ".cache/dev");
 
-/** What each example Skill should end up as, and why. */
+/** What each example Skill should end up as, and why (before the reviewer approves). */
 const EXPECTED: Record<string, { state: string; reason: string }> = {
   "echo-http": { state: "Enabled", reason: "Enabled" },
   "globex-echo": { state: "Enabled", reason: "Enabled" },
   "initech-echo": { state: "Quarantined", reason: "UntrustedPublisher" },
   "fetch-anything": { state: "Quarantined", reason: "AuditFailed" },
-  "fetch-anything-approved": { state: "Enabled", reason: "Approved" },
+  "fetch-anything-approved": { state: "Quarantined", reason: "AuditFailed" },
   "echo-airgapped": { state: "Enabled", reason: "Enabled" },
+  "apiserver-probe": { state: "Failed", reason: "SourceAddressBlocked" },
 };
+/** A security reviewer (the approve verb in skills-demo), who approves what the author cannot. */
+const REVIEWER = { user: "rita@example.com", group: "security-reviewers" };
 
 async function main(): Promise<number> {
   const bin = ensureBinaries();
@@ -80,7 +83,7 @@ async function main(): Promise<number> {
     const url = (name: string, bytes: Buffer) => server.put(`${name}.palyra-skill`, bytes);
     console.log(`dev: artifact server at https://127.0.0.1:${server.port}/ (own CA)`);
 
-    const resources = [
+    const base = [
       { apiVersion: "v1", kind: "Namespace", metadata: { name: "palyra-system" } },
       {
         apiVersion: "v1",
@@ -130,6 +133,47 @@ async function main(): Promise<number> {
         metadata: { name: "echo-http-artifact", namespace: "skills-demo" },
         binaryData: { "artifact.palyra-skill": acme.bytes.toString("base64") },
       },
+      // The chart's reviewer role, bound to the demo's security reviewers in skills-demo.
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name: "palyra-skills-reviewer" },
+        rules: [
+          {
+            apiGroups: ["skills.palyra.dev"],
+            resources: ["skills", "skilltrustpolicies"],
+            verbs: ["get", "list", "watch"],
+          },
+          { apiGroups: [""], resources: ["namespaces"], verbs: ["get"] },
+          {
+            apiGroups: ["skills.palyra.dev"],
+            resources: ["skills"],
+            verbs: ["update", "patch", "approve"],
+          },
+        ],
+      },
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: { name: "security-reviewers", namespace: "skills-demo" },
+        roleRef: {
+          apiGroup: "rbac.authorization.k8s.io",
+          kind: "ClusterRole",
+          name: "palyra-skills-reviewer",
+        },
+        subjects: [{ kind: "Group", name: REVIEWER.group, apiGroup: "rbac.authorization.k8s.io" }],
+      },
+      // Applied before the operator (and its webhook) start: a Skill the webhook would refuse
+      // at admission; applied first, it shows how the controller quarantines it.
+      skill(
+        "initech-echo",
+        "initech.echo",
+        "initech",
+        { url: url("initech-echo", initech.bytes), caBundle: server.caBundle },
+        { policyRef: { name: "strict" } },
+      ),
+    ];
+    const skills = [
       skill("echo-http", "acme.echo_http", "acme", {
         url: url("echo-http", acme.bytes),
         caBundle: server.caBundle,
@@ -138,42 +182,27 @@ async function main(): Promise<number> {
         url: url("globex-echo", globex.bytes),
         caBundle: server.caBundle,
       }),
-      skill(
-        "initech-echo",
-        "initech.echo",
-        "initech",
-        { url: url("initech-echo", initech.bytes), caBundle: server.caBundle },
-        { policyRef: { name: "strict" } },
-      ),
       skill("fetch-anything", "acme.fetch_anything", "acme", {
         url: url("fetch-anything", wild.bytes),
         caBundle: server.caBundle,
       }),
-      skill(
-        "fetch-anything-approved",
-        "acme.fetch_anything",
-        "acme",
-        { url: url("fetch-anything", wild.bytes), caBundle: server.caBundle },
-        {
-          approval: {
-            payloadSha256: wild.payloadSha256,
-            approvedBy: "security-review-1234",
-            reason: "egress is restricted by a NetworkPolicy in this namespace",
-          },
-        },
-      ),
+      // The same artifact: a reviewer approves it below (not its author: four-eyes).
+      skill("fetch-anything-approved", "acme.fetch_anything", "acme", {
+        url: url("fetch-anything", wild.bytes),
+        caBundle: server.caBundle,
+      }),
+      // The same skill id as echo-http, from a ConfigMap: twins resolve together.
       skill("echo-airgapped", "acme.echo_http", "acme", {
         configMapRef: { name: "echo-http-artifact" },
       }),
+      // A URL at the cluster's own API server, with its CA: the operator refuses the address.
+      skill("apiserver-probe", "acme.probe", "acme", {
+        url: `${plane.server}/api/v1/namespaces/kube-system/secrets`,
+        caBundle: readFileSync(plane.caFile).toString("base64"),
+      }),
     ];
 
-    // Applied before the operator (and its webhook) start: initech-echo is a Skill the webhook
-    // would refuse at admission; applied first, it shows how the controller quarantines it.
-    kubectl(
-      ["apply", "--server-side", "-f", "-"],
-      resources.map((r) => JSON.stringify(r)).join("\n"),
-    );
-    console.log(`dev: applied 2 policies and ${Object.keys(EXPECTED).length} Skills`);
+    kubectl(["apply", "--server-side", "-f", "-"], base.map((r) => JSON.stringify(r)).join("\n"));
 
     mkdirSync(LOG_DIR, { recursive: true });
     const logFile = join(LOG_DIR, "operator.log");
@@ -201,6 +230,10 @@ async function main(): Promise<number> {
       if (!stopping) console.error(`dev: the operator exited (${code}); see ${logFile}`);
     });
     console.log(`dev: operator started (JSON logs in ${logFile})`);
+    // Skills applied through the webhooks: each records who wrote it (for four-eyes approvals).
+    await webhooksInEffect(kubectl, skills[0]);
+    kubectl(["apply", "--server-side", "-f", "-"], skills.map((r) => JSON.stringify(r)).join("\n"));
+    console.log(`dev: applied 2 policies and ${Object.keys(EXPECTED).length} Skills`);
 
     console.log(
       `dev: try  ${join(bin, "kubectl")} --kubeconfig ${plane.kubeconfig} get skills -A\n`,
@@ -238,10 +271,11 @@ async function main(): Promise<number> {
       if (settled && !workloadsShown) {
         workloadsShown = true;
         console.log("dev: every Skill reached its expected state");
+        const approved = await showApproval(kubectl, plane.kubeconfig);
         const shown = await showWorkloads(kubectl);
         if (once) {
           await stopAll();
-          return shown ? 0 : 1;
+          return shown && approved ? 0 : 1;
         }
       }
       if (once && Date.now() > deadline) {
@@ -260,9 +294,80 @@ async function main(): Promise<number> {
   }
 }
 
+/** Waits until the API server calls the operator's webhooks (a dry run records the requester). */
+async function webhooksInEffect(
+  kubectl: (args: string[], input?: string) => string,
+  probe: unknown,
+): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const out = JSON.parse(
+        kubectl(["create", "--dry-run=server", "-o", "json", "-f", "-"], JSON.stringify(probe)),
+      ) as { metadata?: { annotations?: Record<string, string> } };
+      if (out.metadata?.annotations?.["skills.palyra.dev/requested-by"]) return;
+    } catch {
+      // Not yet: the webhook configuration or the operator is still starting.
+    }
+    if (Date.now() > deadline) throw new Error("the operator's webhooks did not come into effect");
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * Four-eyes approval: the Skill's author (the admin who applied it) may not approve it; a
+ * security reviewer approves its exact payload with the plugin, and it becomes Enabled.
+ */
+async function showApproval(
+  kubectl: (args: string[], input?: string) => string,
+  kubeconfig: string,
+): Promise<boolean> {
+  console.log("dev: approving fetch-anything-approved (audit finding: wildcard egress):");
+  const cli = (args: string[]) =>
+    spawnSync(
+      process.execPath,
+      [join(ROOT, "src/cli/main.ts"), ...args, "-n", "skills-demo", "--kubeconfig", kubeconfig],
+      { encoding: "utf8" },
+    );
+  const reason = ["--reason", "egress is restricted by a NetworkPolicy in this namespace", "--yes"];
+  const byAuthor = cli(["approve", "fetch-anything-approved", ...reason]);
+  console.log(
+    `  by its author (admin):             ${byAuthor.status === 0 ? "APPROVED" : `refused: ${byAuthor.stderr.trim().split("\n").pop()}`}`,
+  );
+  const byReviewer = cli([
+    "approve",
+    "fetch-anything-approved",
+    ...reason,
+    "--as",
+    REVIEWER.user,
+    "--as-group",
+    REVIEWER.group,
+  ]);
+  console.log(
+    `  by ${REVIEWER.user} (reviewer):  ${byReviewer.status === 0 ? byReviewer.stdout.trim() : `FAILED: ${byReviewer.stderr.trim()}`}`,
+  );
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const s = JSON.parse(
+      kubectl(["get", "skill", "-n", "skills-demo", "fetch-anything-approved", "-o", "json"]),
+    ) as { status?: { state?: string; conditions?: { type: string; reason: string }[] } };
+    const ready = s.status?.conditions?.find((c) => c.type === "Ready");
+    if (s.status?.state === "Enabled" && ready?.reason === "Approved") {
+      console.log(
+        "  fetch-anything-approved is Enabled (Approved); fetch-anything stays Quarantined\n",
+      );
+      return byAuthor.status !== 0 && byReviewer.status === 0;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  console.error("dev: fetch-anything-approved did not become Enabled (Approved)");
+  return false;
+}
+
 /**
  * The admission webhook at work: a Deployment that runs an Enabled skill is admitted, one that
- * runs a Quarantined skill is denied with the reason. True when both went as expected.
+ * runs a Quarantined skill is denied with the reason, one naming a skill id whose twin is
+ * quarantined is denied too. True when each went as expected.
  */
 async function showWorkloads(
   kubectl: (args: string[], input?: string) => string,
@@ -297,11 +402,15 @@ async function showWorkloads(
     denied = attempt("agent-initech", "initech.echo");
   }
   const admitted = attempt("agent-echo", "acme.echo_http@1.0.0");
+  const twin = attempt("agent-fetch", "acme.fetch_anything");
   console.log(
     `  agent-echo    (acme.echo_http@1.0.0): ${admitted.ok ? "admitted" : "DENIED"}: ${admitted.text}`,
   );
   console.log(
     `  agent-initech (initech.echo):         ${denied.ok ? "ADMITTED" : "denied"}: ${denied.text}`,
+  );
+  console.log(
+    `  agent-fetch   (acme.fetch_anything):  ${twin.ok ? "ADMITTED" : "denied"}: ${twin.text}`,
   );
   // A Skill its policy can never admit is refused at admission too.
   let skillDenied = "";
@@ -324,7 +433,7 @@ async function showWorkloads(
   console.log(
     `  Skill initech-echo-2 (strict policy):  ${skillDenied ? `denied: ${skillDenied}` : "ADMITTED"}\n`,
   );
-  return admitted.ok && !denied.ok && skillDenied !== "";
+  return admitted.ok && !denied.ok && !twin.ok && skillDenied !== "";
 }
 
 function skill(

@@ -1,6 +1,7 @@
 /**
- * make dev, end to end: its own control plane, CRDs, HTTPS artifact server, operator and six
- * example Skills, run with --once so it exits when every Skill reached its expected state.
+ * make dev, end to end: its own control plane, CRDs, HTTPS artifact server, operator and seven
+ * example Skills, run with --once so it exits when every Skill reached its expected state and
+ * the approval and webhook demonstrations went as expected.
  */
 
 import assert from "node:assert/strict";
@@ -21,6 +22,7 @@ test("make dev brings up the operator, the examples reach Enabled and Quarantine
     ["fetch-anything ", "Quarantined"],
     ["fetch-anything-approved", "Enabled"],
     ["echo-airgapped", "Enabled"],
+    ["apiserver-probe", "Failed"],
   ] as const) {
     assert.match(
       out,
@@ -32,11 +34,19 @@ test("make dev brings up the operator, the examples reach Enabled and Quarantine
   assert.match(out, /UntrustedPublisher/);
   assert.match(out, /AuditFailed/);
   assert.match(out, /Approved/);
+  assert.match(out, /SourceAddressBlocked/);
+  // Four-eyes: the author is refused, a reviewer approves.
+  assert.match(out, /by its author \(admin\): +refused: .*may not approve it too \(four-eyes/);
+  assert.match(out, /by rita@example\.com \(reviewer\): +approved skills-demo\/fetch-anything-approved/);
   // The admission webhook: one Deployment admitted, one denied with the reason, one Skill refused.
   assert.match(out, /agent-echo {4}\(acme\.echo_http@1\.0\.0\): admitted/);
   assert.match(
     out,
     /agent-initech \(initech\.echo\): +denied: .*Skill skills-demo\/initech-echo is Quarantined \(UntrustedPublisher/,
+  );
+  assert.match(
+    out,
+    /agent-fetch +\(acme\.fetch_anything\): +denied: .*Skill skills-demo\/fetch-anything is Quarantined .*every one must be Enabled/,
   );
   assert.match(
     out,

@@ -81,7 +81,7 @@ async function main(): Promise<number> {
     const initech = skillArtifact({ publisher: "initech", skillId: "initech.echo", keySeed: 13 });
     await server.start();
     const url = (name: string, bytes: Buffer) => server.put(`${name}.palyra-skill`, bytes);
-    console.log(`dev: artifact server at https://127.0.0.1:${server.port}/ (own CA)`);
+    console.log(`dev: artifact server at ${server.url("")} (own CA)`);
 
     const base = [
       { apiVersion: "v1", kind: "Namespace", metadata: { name: "palyra-system" } },
@@ -273,6 +273,7 @@ async function main(): Promise<number> {
         console.log("dev: every Skill reached its expected state");
         const approved = await showApproval(kubectl, plane.kubeconfig);
         const shown = await showWorkloads(kubectl);
+        console.log(`--- kubectl get skills -A\n${kubectl(["get", "skills", "-A"])}`);
         if (once) {
           await stopAll();
           return shown && approved ? 0 : 1;

@@ -237,6 +237,7 @@ describe("least privilege", () => {
     assert.deepEqual([...written].sort(), [
       "configmaps",
       "events",
+      "mutatingwebhookconfigurations",
       "reports",
       "skills",
       "skills/status",
@@ -257,6 +258,40 @@ describe("least privilege", () => {
       ["reports"],
       "the operator deletes nothing but its own Reports",
     );
+  });
+
+  test("roles for people: authors (aggregated to edit) get Skills without status or approve and use of the default policy only; reviewers approve; policy admins own policies", () => {
+    const manifests = render({ showOnly: ["templates/rbac.yaml"] });
+    const role = (suffix: string) =>
+      manifests.find(
+        (m) => m.kind === "ClusterRole" && m.metadata.name === `palyra-skills-operator-${suffix}`,
+      ) as Manifest & {
+        metadata: { labels?: Record<string, string> };
+        rules: { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+      };
+    const author = role("author");
+    assert.equal(author.metadata.labels?.["rbac.authorization.k8s.io/aggregate-to-edit"], "true");
+    const authorResources = author.rules.flatMap((r) => r.resources);
+    assert.ok(!authorResources.includes("skills/status"), "authors never write status");
+    assert.ok(!author.rules.some((r) => r.verbs.includes("approve")), "authors never approve");
+    const use = author.rules.filter((r) => r.verbs.includes("use"));
+    assert.deepEqual(
+      use.map((r) => [r.resources, r.resourceNames]),
+      [[["skilltrustpolicies"], ["default"]]],
+    );
+    assert.ok(role("reviewer").rules.some((r) => r.verbs.includes("approve")));
+    const admin = role("policy-admin");
+    assert.ok(
+      admin.rules.some(
+        (r) => r.resources.includes("skilltrustpolicies") && r.verbs.includes("use"),
+      ),
+    );
+    assert.ok(!admin.rules.some((r) => r.resources.includes("skills/status")));
+    const off = render({
+      showOnly: ["templates/rbac.yaml"],
+      set: { "rbac.authorRole": "false", "rbac.policyAdminRole": "false" },
+    });
+    assert.ok(!off.some((m) => /-(author|policy-admin)$/.test(m.metadata.name)));
   });
 
   test("rbac.secretSources=false drops cluster-wide Secret access and tells the operator", () => {

@@ -26,7 +26,8 @@ test("make dev brings up the operator, the examples reach Enabled and Quarantine
   ] as const) {
     assert.match(
       out,
-      new RegExp(`skills-demo\\s+${name.trim()}\\s+\\S+\\s+\\S+\\s+${state}`),
+      // PUBLISHER, then VERSION (empty when nothing was verified), then STATE.
+      new RegExp(`skills-demo\\s+${name.trim()}\\s+\\S+(\\s+\\S+)?\\s+${state}`),
       name,
     );
   }
@@ -37,7 +38,10 @@ test("make dev brings up the operator, the examples reach Enabled and Quarantine
   assert.match(out, /SourceAddressBlocked/);
   // Four-eyes: the author is refused, a reviewer approves.
   assert.match(out, /by its author \(admin\): +refused: .*may not approve it too \(four-eyes/);
-  assert.match(out, /by rita@example\.com \(reviewer\): +approved skills-demo\/fetch-anything-approved/);
+  assert.match(
+    out,
+    /by rita@example\.com \(reviewer\): +approved skills-demo\/fetch-anything-approved/,
+  );
   // The admission webhook: one Deployment admitted, one denied with the reason, one Skill refused.
   assert.match(out, /agent-echo {4}\(acme\.echo_http@1\.0\.0\): admitted/);
   assert.match(

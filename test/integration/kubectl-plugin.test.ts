@@ -230,24 +230,28 @@ describe("quarantine and enable", () => {
 });
 
 describe("pins", () => {
-  test("lists each TOFU pin with the Skill that made it and when", () => {
+  test("lists each TOFU pin with the namespace it binds, the Skill that made it and when", () => {
     const run = plugin("pins", "--policy", tenant.policy);
     assert.equal(run.status, 0, run.stderr);
     assert.match(
       run.stdout,
-      /^POLICY\s+PUBLISHER\s+KEY ID\s+PINNED BY\s+PINNED AT\s+TRUST STORE$/m,
+      /^POLICY\s+BINDS\s+PUBLISHER\s+KEY ID\s+PINNED BY\s+PINNED AT\s+TRUST STORE$/m,
     );
     assert.match(
       run.stdout,
       new RegExp(
-        `^${tenant.policy}\\s+newco\\s+ed25519:[0-9a-f]{16}\\s+${tenant.ns}/newco\\s+\\d{4}-\\d\\d-\\d\\dT`,
+        `^${tenant.policy}\\s+namespace ${tenant.ns}\\s+newco\\s+ed25519:[0-9a-f]{16}\\s+${tenant.ns}/newco\\s+\\d{4}-\\d\\d-\\d\\dT`,
         "m",
       ),
     );
     const json = JSON.parse(plugin("pins", "--policy", tenant.policy, "-o", "json").stdout);
     assert.deepEqual(
-      json.pins.map((p: { publisher: string; key: string }) => [p.publisher, p.key]),
-      [["newco", NEWCO.publicKeyHex]],
+      json.pins.map((p: { publisher: string; key: string; namespace?: string }) => [
+        p.namespace,
+        p.publisher,
+        p.key,
+      ]),
+      [[tenant.ns, "newco", NEWCO.publicKeyHex]],
     );
   });
 });

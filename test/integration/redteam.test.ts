@@ -161,8 +161,6 @@ const denied = (r: KubeResponse, pattern: RegExp) => {
   assert.match(r.body.message ?? "", pattern);
 };
 
-const readyOf = (s: Skill | undefined) => s?.status?.conditions?.find((c) => c.type === "Ready");
-
 before(async () => {
   await installCrds();
   await ensureNamespace(OPS_NS);

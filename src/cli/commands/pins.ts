@@ -13,7 +13,10 @@ import { printLine } from "../output.ts";
 
 export const usage = `palyra-skill pins [--policy NAME] ${CLUSTER_USAGE}`;
 
-/** The TOFU pins of every policy's trust store: who pinned which key for whom, and when. */
+/**
+ * The TOFU pins every policy honours: which key binds which namespace (or the whole cluster),
+ * who pinned it and when.
+ */
 export async function pins(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -40,9 +43,10 @@ export async function pins(args: string[]): Promise<number> {
     else {
       printLine(
         table(
-          ["POLICY", "PUBLISHER", "KEY ID", "PINNED BY", "PINNED AT", "TRUST STORE"],
+          ["POLICY", "BINDS", "PUBLISHER", "KEY ID", "PINNED BY", "PINNED AT", "TRUST STORE"],
           rows.map((r) => [
             r.policy,
+            r.namespace === undefined ? "cluster" : `namespace ${r.namespace}`,
             r.publisher,
             r.keyId ?? `${r.key.slice(0, 16)}…`,
             r.skill ?? "-",

@@ -302,8 +302,8 @@ export class ArtifactLoader {
     }
     const outcome = fetch.outcome;
     if (outcome === undefined) {
+      // What the Skill used before stays cached until its new answer is known.
       fetch.parked.add(owner);
-      this.#track(owner, key, undefined);
       return {
         kind: "waiting",
         message: fetch.running

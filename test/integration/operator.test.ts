@@ -10,6 +10,7 @@ import { ArtifactServer } from "../../hack/dev/artifact-server.ts";
 import { skillArtifact } from "../../hack/dev/artifacts.ts";
 import type { SkillSpec } from "../../src/api/v1alpha1/types.generated.ts";
 import { PIN_HISTORY_ANNOTATION, parsePinHistory } from "../../src/trust/pin-history.ts";
+import { parseTrustStore, serializeTrustStore } from "../../src/trust/store.ts";
 import { installCrds } from "../support/crds.ts";
 import { kube, waitFor } from "../support/kube.ts";
 import {
@@ -305,6 +306,14 @@ describe("trust on first use", () => {
     const pinned = await readNamespacePins(STORE_NS, t.store, t.ns);
     assert.deepEqual(pinned.pins, { newco: v1.publicKeyHex });
     assert.deepEqual((await readTrustStore(STORE_NS, t.store)).doc.tofu_publishers ?? {}, {});
+    // Each pin document is the reference CLI's trust-store file, byte for byte.
+    const stored = await kube("GET", `/api/v1/namespaces/${STORE_NS}/configmaps/${t.store}`);
+    const nsDoc = (stored.body.data as Record<string, string>)[`tofu.${t.ns}.trust-store.json`];
+    assert.equal(serializeTrustStore(parseTrustStore(nsDoc ?? "")), nsDoc);
+    assert.deepEqual(Object.keys(JSON.parse(nsDoc ?? "{}")), [
+      "trusted_publishers",
+      "tofu_publishers",
+    ]);
     // Who pinned it and when, recorded beside the pin in the same write.
     const cm = await kube("GET", `/api/v1/namespaces/${STORE_NS}/configmaps/${t.store}`);
     const annotations = (cm.body.metadata as { annotations?: Record<string, string> }).annotations;

@@ -207,7 +207,7 @@ describe("the artifact server misbehaves", () => {
     const failed = await waitForState(t.ns, "x", "Failed", "FetchFailed");
     const conditions = JSON.stringify(failed.status?.conditions);
     assert.match(conditions, /answered an HTTP error status \(not shown: internal address\)/);
-    assert.doesNotMatch(conditions, /503/);
+    assert.doesNotMatch(conditions, /\b503\b/);
     assert.ok(
       operator.logs.some((l) => l.msg === "artifact fetch failed" && l.detail === "HTTP 503"),
       "the operator's log says what the status does not",

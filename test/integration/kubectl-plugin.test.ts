@@ -153,6 +153,12 @@ describe("status", () => {
     assert.equal(report.pin.publisher, "newco");
     assert.equal(report.pin.key, NEWCO.publicKeyHex);
     assert.equal(report.pin.skill, `${tenant.ns}/newco`);
+    assert.equal(report.pin.namespace, tenant.ns, "the pin that binds this Skill's namespace");
+    const text = plugin("status", "newco", "-n", tenant.ns);
+    assert.match(
+      text.stdout,
+      new RegExp(`tofu pin: +newco -> ed25519:[0-9a-f]{16} \\(namespace ${tenant.ns}\\)`),
+    );
     const yaml = plugin("status", "newco", "-n", tenant.ns, "-o", "yaml");
     assert.match(yaml.stdout, /^state: Enabled$/m);
     const wild = JSON.parse(plugin("status", "wild", "-n", tenant.ns, "-o", "json").stdout);

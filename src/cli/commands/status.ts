@@ -134,7 +134,11 @@ export async function status(args: string[]): Promise<number> {
         reason,
         message,
       })),
-      pin: pins?.find((p) => p.publisher === publisher),
+      // The pin that binds this Skill: its namespace's, or a cluster-wide one.
+      pin: pins?.find(
+        (p) =>
+          p.publisher === publisher && (p.namespace === undefined || p.namespace === namespace),
+      ),
     };
     if (printDocument(output, report)) return EXIT.OK;
     printLine(`Skill ${report.skill}: ${report.state}`);
@@ -157,7 +161,7 @@ export async function status(args: string[]): Promise<number> {
     }
     if (report.pin) {
       printLine(
-        `  tofu pin:   ${report.pin.publisher} -> ${report.pin.keyId ?? report.pin.key}${report.pin.skill ? `, pinned by ${report.pin.skill} at ${report.pin.pinnedAt}` : ""} (store ${report.pin.store})`,
+        `  tofu pin:   ${report.pin.publisher} -> ${report.pin.keyId ?? report.pin.key} (${report.pin.namespace === undefined ? "cluster-wide" : `namespace ${report.pin.namespace}`})${report.pin.skill ? `, pinned by ${report.pin.skill} at ${report.pin.pinnedAt}` : ""} (store ${report.pin.store})`,
       );
     }
     if (report.conditions.length > 0) {

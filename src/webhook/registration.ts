@@ -56,6 +56,17 @@ function common(input: RegistrationInput) {
   };
 }
 
+/** One admission rule (apiVersions v1 unless given). */
+function rule(
+  apiGroups: string[],
+  resources: string[],
+  operations: string[],
+  scope: "Namespaced" | "Cluster",
+  apiVersions = ["v1"],
+) {
+  return { apiGroups, apiVersions, resources, operations, scope };
+}
+
 const notSystem = (extra: string[]) => ({
   key: "kubernetes.io/metadata.name",
   operator: "NotIn",
@@ -78,27 +89,14 @@ export function desiredConfiguration(input: RegistrationInput) {
       name: "workloads.skills.palyra.dev",
       clientConfig: clientConfig(input.target, WEBHOOK_PATHS.workloads, caBundle),
       rules: [
-        {
-          apiGroups: [""],
-          apiVersions: ["v1"],
-          resources: ["pods"],
-          operations: ["CREATE", "UPDATE"],
-          scope: "Namespaced",
-        },
-        {
-          apiGroups: ["apps"],
-          apiVersions: ["v1"],
-          resources: ["deployments", "statefulsets", "daemonsets", "replicasets"],
-          operations: ["CREATE", "UPDATE"],
-          scope: "Namespaced",
-        },
-        {
-          apiGroups: ["batch"],
-          apiVersions: ["v1"],
-          resources: ["jobs", "cronjobs"],
-          operations: ["CREATE", "UPDATE"],
-          scope: "Namespaced",
-        },
+        rule([""], ["pods"], ["CREATE", "UPDATE"], "Namespaced"),
+        rule(
+          ["apps"],
+          ["deployments", "statefulsets", "daemonsets", "replicasets"],
+          ["CREATE", "UPDATE"],
+          "Namespaced",
+        ),
+        rule(["batch"], ["jobs", "cronjobs"], ["CREATE", "UPDATE"], "Namespaced"),
       ],
       namespaceSelector: enforced,
       ...common(input),
@@ -108,13 +106,12 @@ export function desiredConfiguration(input: RegistrationInput) {
       name: "pod-metadata.skills.palyra.dev",
       clientConfig: clientConfig(input.target, WEBHOOK_PATHS.workloads, caBundle),
       rules: [
-        {
-          apiGroups: [""],
-          apiVersions: ["v1"],
-          resources: ["pods/status", "pods/resize", "pods/binding"],
-          operations: ["CREATE", "UPDATE"],
-          scope: "Namespaced",
-        },
+        rule(
+          [""],
+          ["pods/status", "pods/resize", "pods/binding"],
+          ["CREATE", "UPDATE"],
+          "Namespaced",
+        ),
       ],
       namespaceSelector: enforced,
       matchConditions: [{ name: "skill-annotations-changed", expression: OURS_CHANGED }],
@@ -124,15 +121,7 @@ export function desiredConfiguration(input: RegistrationInput) {
       // An ephemeral container adds code to a running pod: re-check the pod's skills.
       name: "pod-ephemeral.skills.palyra.dev",
       clientConfig: clientConfig(input.target, WEBHOOK_PATHS.workloads, caBundle),
-      rules: [
-        {
-          apiGroups: [""],
-          apiVersions: ["v1"],
-          resources: ["pods/ephemeralcontainers"],
-          operations: ["UPDATE"],
-          scope: "Namespaced",
-        },
-      ],
+      rules: [rule([""], ["pods/ephemeralcontainers"], ["UPDATE"], "Namespaced")],
       namespaceSelector: enforced,
       matchConditions: [{ name: "pod-runs-skills", expression: CARRIES_OURS }],
       ...common(input),
@@ -141,13 +130,13 @@ export function desiredConfiguration(input: RegistrationInput) {
       name: "skills.skills.palyra.dev",
       clientConfig: clientConfig(input.target, WEBHOOK_PATHS.skills, caBundle),
       rules: [
-        {
-          apiGroups: ["skills.palyra.dev"],
-          apiVersions: ["*"],
-          resources: ["skills", "skills/status"],
-          operations: ["CREATE", "UPDATE"],
-          scope: "Namespaced",
-        },
+        rule(
+          ["skills.palyra.dev"],
+          ["skills", "skills/status"],
+          ["CREATE", "UPDATE"],
+          "Namespaced",
+          ["*"],
+        ),
       ],
       namespaceSelector: { matchExpressions: [notSystem([input.operatorNamespace])] },
       ...common(input),
@@ -158,15 +147,7 @@ export function desiredConfiguration(input: RegistrationInput) {
       // without the label.
       name: "trust-stores.skills.palyra.dev",
       clientConfig: clientConfig(input.target, WEBHOOK_PATHS.configmaps, caBundle),
-      rules: [
-        {
-          apiGroups: [""],
-          apiVersions: ["v1"],
-          resources: ["configmaps"],
-          operations: ["CREATE", "UPDATE", "DELETE"],
-          scope: "Namespaced",
-        },
-      ],
+      rules: [rule([""], ["configmaps"], ["CREATE", "UPDATE", "DELETE"], "Namespaced")],
       namespaceSelector: { matchExpressions: [notSystem([])] },
       objectSelector: { matchExpressions: [{ key: TRUST_STORE_LABEL, operator: "Exists" }] },
       ...common(input),
@@ -179,20 +160,8 @@ export function desiredConfiguration(input: RegistrationInput) {
       name: labelWebhookName(key),
       clientConfig: clientConfig(input.target, WEBHOOK_PATHS.namespaces, caBundle),
       rules: [
-        {
-          apiGroups: [""],
-          apiVersions: ["v1"],
-          resources: ["namespaces"],
-          operations: ["CREATE", "UPDATE"],
-          scope: "Cluster",
-        },
-        {
-          apiGroups: [""],
-          apiVersions: ["v1"],
-          resources: ["namespaces/status", "namespaces/finalize"],
-          operations: ["UPDATE"],
-          scope: "Cluster",
-        },
+        rule([""], ["namespaces"], ["CREATE", "UPDATE"], "Cluster"),
+        rule([""], ["namespaces/status", "namespaces/finalize"], ["UPDATE"], "Cluster"),
       ],
       objectSelector: { matchExpressions: [{ key, operator: "Exists" }] },
       ...common(input),
@@ -225,15 +194,7 @@ export function desiredMutatingConfiguration(input: RegistrationInput) {
       {
         name: "requesters.skills.palyra.dev",
         clientConfig: clientConfig(input.target, WEBHOOK_PATHS.mutateSkills, caBundle),
-        rules: [
-          {
-            apiGroups: ["skills.palyra.dev"],
-            apiVersions: ["*"],
-            resources: ["skills"],
-            operations: ["CREATE", "UPDATE"],
-            scope: "Namespaced",
-          },
-        ],
+        rules: [rule(["skills.palyra.dev"], ["skills"], ["CREATE", "UPDATE"], "Namespaced", ["*"])],
         namespaceSelector: { matchExpressions: [notSystem([input.operatorNamespace])] },
         // Run again if a later mutating webhook changes the Skill, so the record stays true.
         reinvocationPolicy: "IfNeeded",

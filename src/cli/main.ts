@@ -2,12 +2,14 @@ import { readFileSync } from "node:fs";
 import { ED25519_BACKEND } from "../artifact/ed25519.ts";
 import { SkillError } from "../artifact/errors.ts";
 import { INFLATE_BACKEND } from "../artifact/inflate.ts";
+import { InstallError } from "../delivery/errors.ts";
 import { ClusterError, UsageError } from "./cli-error.ts";
 import * as approveCommand from "./commands/approve.ts";
 import * as auditCommand from "./commands/audit.ts";
 import * as buildCommand from "./commands/build.ts";
 import * as desiredStateCommand from "./commands/desired-state.ts";
 import * as inspectCommand from "./commands/inspect.ts";
+import * as installCommand from "./commands/install.ts";
 import * as keygenCommand from "./commands/keygen.ts";
 import * as pinsCommand from "./commands/pins.ts";
 import * as statusCommand from "./commands/status.ts";
@@ -24,6 +26,7 @@ const COMMANDS: Record<string, Command> = {
   audit: { usage: auditCommand.usage, run: auditCommand.audit },
   inspect: { usage: inspectCommand.usage, run: inspectCommand.inspect },
   trust: { usage: trustCommand.usage, run: trustCommand.trust },
+  install: { usage: installCommand.usage, run: installCommand.install },
   // On a cluster (also as `kubectl palyra-skill ...`):
   status: { usage: statusCommand.usage, run: statusCommand.status },
   approve: { usage: approveCommand.usage, run: approveCommand.approve },
@@ -59,6 +62,8 @@ function report(error: unknown, json: boolean): number {
     [code, message, exit] = [error.code, error.message, EXIT.REJECTED];
   } else if (error instanceof UsageError) {
     [code, message, exit] = [error.code, error.message, EXIT.USAGE];
+  } else if (error instanceof InstallError) {
+    [code, message, exit] = [error.code, error.message, EXIT.REJECTED];
   } else if (error instanceof ClusterError) {
     [code, message, exit] = [error.code, error.message, EXIT.REJECTED];
   } else if (isParseArgsError(error)) {

@@ -51,6 +51,7 @@ const USAGE = `usage: palyra-skills-operator [flags]
                                and service ranges where they are public (comma-separated, repeatable)
   --artifact-inflight-mib N    downloaded artifact bytes held at once until verified (default 96)
   --artifact-cache-mib N       verified artifacts kept in memory (default 64)
+  --verified-store-mib N       verified artifact bytes kept to serve pods (default 64)
   --max-fetches N              artifact downloads at once (default 8)
   --max-fetches-per-namespace N  artifact downloads at once for one namespace (default 2)
   --kube-api-timeout SECONDS   a Kubernetes API request with no answer this long fails and is
@@ -130,6 +131,7 @@ async function main(): Promise<number> {
         "artifact-inflight-mib": { type: "string" },
         "artifact-cache-mib": { type: "string" },
         "max-fetches": { type: "string" },
+        "verified-store-mib": { type: "string" },
         "max-fetches-per-namespace": { type: "string" },
         "leader-elect-lease-name": { type: "string" },
         "leader-elect-lease-duration": { type: "string" },
@@ -213,6 +215,8 @@ async function main(): Promise<number> {
       );
     }
     config.sources = sources;
+    config.verifiedStoreBytes =
+      integer("--verified-store-mib", values["verified-store-mib"] ?? "64", 4096) * MiB;
     const elect = values["leader-elect"] ?? "true";
     if (elect !== "true" && elect !== "false")
       throw new Error("--leader-elect must be true or false");

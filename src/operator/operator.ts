@@ -10,6 +10,8 @@ import type { Skill, SkillTrustPolicy } from "../api/v1alpha1/types.generated.ts
 import { PolicyReconciler } from "../controller/policy/reconciler.ts";
 import { TrustStoreCache, trustStoreRefOf } from "../controller/policy/trust-store.ts";
 import { SkillReconciler } from "../controller/skill/reconciler.ts";
+import { type ArtifactEndpointDeps, TokenReviewer } from "../delivery/artifact-endpoint.ts";
+import { VerifiedStore } from "../delivery/verified-store.ts";
 import { gateWrites, KubeClient, type KubeRequester, NotLeaderError } from "../kube/client.ts";
 import { EventRecorder } from "../kube/events.ts";
 import {
@@ -74,6 +76,8 @@ export interface OperatorConfig {
     maxFetches?: number;
     maxFetchesPerNamespace?: number;
   };
+  /** Verified artifact bytes kept to serve pods (delivery), in bytes (default 64 MiB). */
+  verifiedStoreBytes?: number;
   /** A Kubernetes API request with no answer this long fails (default 30 s). */
   apiTimeoutMs?: number;
   /** Reconcile only while holding this Lease (in `namespace`); off: always reconcile. */
@@ -113,6 +117,7 @@ export class Operator {
   #reports: ReportWriter | undefined;
   #skillReconciler: SkillReconciler;
   #trustStores: TrustStoreCache;
+  #verified: VerifiedStore;
   // Skills by namespace and skill id: what the workload webhook looks up on every review.
   #skillIndex = new Map<string, Map<string, Map<string, Skill>>>();
 
@@ -225,6 +230,7 @@ export class Operator {
     }
     const trustStores = new TrustStoreCache(writer, this.#configMaps);
     this.#trustStores = trustStores;
+    this.#verified = new VerifiedStore(cfg.verifiedStoreBytes ?? 64 * 1024 * 1024);
     const src = cfg.sources ?? {};
     const addressPolicy = new AddressPolicy({
       allow: src.allowedCidrs ?? [],
@@ -238,6 +244,7 @@ export class Operator {
       ...(src.maxFetches ? { maxFetches: src.maxFetches } : {}),
       ...(src.maxFetchesPerNamespace ? { maxFetchesPerNamespace: src.maxFetchesPerNamespace } : {}),
       onReady: (owner) => this.#skillQueue.add(owner),
+      onVerified: (digest, bytes) => this.#verified.put(digest, bytes),
       fetchUrl: (url, opts) =>
         fetchHttps(url, {
           ...opts,
@@ -340,8 +347,32 @@ export class Operator {
         metrics: this.metrics,
         operatorNamespace: cfg.namespace,
         guardedNamespaceLabels: () => guardedNamespaceLabels(this.#policies.list()),
+        artifacts: this.#artifactEndpoint(client),
       });
     }
+  }
+
+  /** Serving verified bytes to pods: who may have which digest, from the caches. */
+  #artifactEndpoint(client: KubeClient): ArtifactEndpointDeps {
+    const enabled = (s: Skill, digest: string) =>
+      !s.metadata.deletionTimestamp &&
+      s.status?.state === "Enabled" &&
+      s.status.observedGeneration === s.metadata.generation &&
+      s.status.artifactSha256 === digest;
+    return {
+      reviewer: new TokenReviewer(client),
+      enabledSkillWithDigest: (namespace, digest) => {
+        for (const byId of this.#skillIndex.get(namespace)?.values() ?? []) {
+          for (const s of byId.values()) if (enabled(s, digest)) return s;
+        }
+        return undefined;
+      },
+      enabledAnywhere: (digest) => this.#skills.list().some((s) => enabled(s, digest)),
+      store: this.#verified,
+      fetchVerified: (skill, digest) => this.#loader.fetchVerifiedBytes(sourceRefOf(skill), digest),
+      ready: () => this.#ready,
+      log: (msg, fields) => this.log.info(msg, fields),
+    };
   }
 
   /** The read-only view the webhook answers from: caches only, no I/O. */

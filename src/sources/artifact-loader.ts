@@ -123,6 +123,8 @@ export interface ArtifactLoaderOptions {
   maxWaitingPerNamespace?: number;
   /** A Skill told to wait (ArtifactWaiting) may now be reconciled again. */
   onReady?: (owner: string) => void;
+  /** Bytes that verified, by their digest (delivery keeps them to serve pods). */
+  onVerified?: (digest: string, bytes: Buffer) => void;
   metrics?: ArtifactLoaderMetrics;
   now?: () => number;
 }
@@ -420,7 +422,48 @@ export class ArtifactLoader {
     }
     this.#urlFetches.delete(fetch.key);
     for (const owner of fetch.parked) this.#opts.onReady?.(owner);
-  } /** The signing key of a verified artifact still in the cache, by digest (no I/O). */
+  }
+
+  /**
+   * Fetches a source afresh and verifies it in full, for serving verified bytes that are not
+   * kept any more: the bytes only when they have `digest` (checked before parsing), else a
+   * SourceError (SOURCE_DIGEST_MISMATCH) or the library's SkillError. Concurrent calls for one
+   * digest share one fetch; the downloaded bytes count against the in-flight budget.
+   */
+  fetchVerifiedBytes(ref: SourceRef, digest: string): Promise<Buffer> {
+    return this.#once(`serve:${digest}`, async () => {
+      if (ref.kind === "oci") {
+        throw new SourceError("SOURCE_UNSUPPORTED", "OCI sources are not supported yet");
+      }
+      let held = 0;
+      try {
+        const fetched =
+          ref.kind === "url"
+            ? await this.#fetchUrl(ref, (n) => {
+                if (this.#inflightBytes + n > (this.#opts.maxInflightBytes ?? 96 * 1024 * 1024))
+                  return false;
+                this.#inflightBytes += n;
+                held += n;
+                return true;
+              })
+            : await this.#fetchObject(ref);
+        if (fetched.digest !== digest) {
+          throw new SourceError(
+            "SOURCE_DIGEST_MISMATCH",
+            `the source now serves sha256:${fetched.digest}, not the verified sha256:${digest}`,
+            false,
+          );
+        }
+        await inspectArtifactAsync(fetched.bytes, { limits: this.#limits });
+        this.#opts.onVerified?.(digest, fetched.bytes);
+        return fetched.bytes;
+      } finally {
+        this.#inflightBytes -= held;
+      }
+    });
+  }
+
+  /** The signing key of a verified artifact still in the cache, by digest (no I/O). */
   signingKeyOf(digest: string): string | undefined {
     const facts = this.#facts.get(digest);
     return facts?.kind === "verified" ? facts.facts.inspected.publicKeyHex : undefined;
@@ -566,6 +609,7 @@ export class ArtifactLoader {
         bytes: inspected.modules.reduce((n, m) => n + m.data.length, 0),
       };
       this.#opts.metrics?.verification?.("verified");
+      this.#opts.onVerified?.(digest, bytes);
     } catch (error) {
       if (!(error instanceof SkillError)) throw error;
       facts = { kind: "rejected", digest, error, bytes: 0 };

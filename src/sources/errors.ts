@@ -15,6 +15,8 @@ export type SourceErrorCode =
   | "SOURCE_ADDRESS_BLOCKED"
   /** The operator's budget for artifact bytes in flight is exhausted (transient). */
   | "SOURCE_BUSY"
+  /** The source serves other bytes than the ones verified under a digest. */
+  | "SOURCE_DIGEST_MISMATCH"
   | "SOURCE_ABORTED"
   | "SOURCE_NOT_FOUND"
   | "SOURCE_UNSUPPORTED"

@@ -7,6 +7,11 @@
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import express, { type Request, type Response } from "express";
+import {
+  ARTIFACT_ROUTE,
+  type ArtifactEndpointDeps,
+  serveArtifact,
+} from "../delivery/artifact-endpoint.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Logger } from "../operator/log.ts";
 import {
@@ -65,6 +70,8 @@ export interface WebhookServerOptions {
   maxInflightBytes?: number;
   /** A review refused for load (429). */
   onShed?: (reason: "concurrency" | "bytes") => void;
+  /** Verified artifacts served to pods on the same server (delivery), when configured. */
+  artifacts?: ArtifactEndpointDeps;
 }
 
 export class WebhookServer {
@@ -143,6 +150,27 @@ export class WebhookServer {
       reviewNamespace(r, o.identity(), guardedNamespaceLabels(o.snapshot.policies())),
     );
     route("mutateSkills", (r) => mutateSkill(r, o.identity().operatorUser));
+    const artifacts = o.artifacts;
+    if (artifacts) {
+      app.get(/^\/v1\/artifacts\//, (req: Request, res: Response) => {
+        const digest = ARTIFACT_ROUTE.exec(req.path)?.[1];
+        if (!digest) {
+          res.status(404).json({
+            error: {
+              code: "NOT_FOUND",
+              message: "not an artifact path (/v1/artifacts/sha256/<64 hex>)",
+            },
+          });
+          return;
+        }
+        void serveArtifact(artifacts, req, res, digest).catch((error: unknown) => {
+          o.log.error("artifact request failed", { error });
+          if (!res.headersSent)
+            res.status(500).json({ error: { code: "INTERNAL", message: "internal error" } });
+          else res.destroy();
+        });
+      });
+    }
     app.get("/healthz", (_req, res) => {
       res.type("text/plain").send("ok\n");
     });

@@ -4,6 +4,7 @@
  * certificate and the policies.
  */
 
+import type { ArtifactEndpointDeps } from "../delivery/artifact-endpoint.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { OwnerReference } from "../kube/owner.ts";
 import { whoAmI } from "../kube/whoami.ts";
@@ -63,6 +64,8 @@ export interface WebhookDeps {
   operatorNamespace: string;
   /** Namespace label keys the policies select by (each guarded by its own webhook). */
   guardedNamespaceLabels: () => string[];
+  /** Verified artifacts served to pods on the webhook's server (delivery). */
+  artifacts?: ArtifactEndpointDeps;
 }
 
 export class Webhook {
@@ -117,6 +120,7 @@ export class Webhook {
       ready: this.#d.ready,
       log: this.#d.log,
       onShed: (reason) => this.#d.metrics.admissionShed.inc({ reason }),
+      ...(this.#d.artifacts ? { artifacts: this.#d.artifacts } : {}),
       metrics: {
         review: (o, seconds) => {
           const operation = boundedLabel(o.operation, OPERATIONS);

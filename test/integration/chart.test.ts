@@ -243,6 +243,7 @@ describe("least privilege", () => {
       "skills/status",
       "skilltrustpolicies/status",
       "subjectaccessreviews",
+      "tokenreviews",
       "validatingwebhookconfigurations",
     ]);
     assert.ok(

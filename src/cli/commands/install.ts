@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_ARCHIVE_LIMITS } from "../../artifact/limits.ts";
+import { fetchFromOperator } from "../../delivery/fetch-verified.ts";
 import { installSkill } from "../../delivery/install.ts";
 import { UsageError } from "../cli-error.ts";
 import { EXIT } from "../exit-codes.ts";
@@ -7,7 +8,7 @@ import { readInput } from "../io.ts";
 import { kv, printJson, printLine } from "../output.ts";
 
 export const usage =
-  "palyra-skill install --file ARTIFACT --skill-id ID --payload-sha256 HEX --key HEX [--sha256 HEX] --dir DIR [--json]";
+  "palyra-skill install (--file ARTIFACT | --from OPERATOR_URL --token-file F [--ca-file F]) --skill-id ID --payload-sha256 HEX --key HEX [--sha256 HEX] --dir DIR [--json]";
 
 /**
  * Installs one skill into DIR/<skill id>/ after checking the artifact against what the
@@ -22,6 +23,9 @@ export async function install(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       file: { type: "string" },
+      from: { type: "string" },
+      "token-file": { type: "string" },
+      "ca-file": { type: "string" },
       "skill-id": { type: "string" },
       "payload-sha256": { type: "string" },
       key: { type: "string" },
@@ -36,11 +40,32 @@ export async function install(args: string[]): Promise<number> {
     if (value === undefined || value === "") throw new UsageError(`install needs --${name}`);
     return value;
   };
-  const bytes = readInput(need("file"), "artifact", {
-    bytes: DEFAULT_ARCHIVE_LIMITS.maxArtifactBytes,
-    code: "ARTIFACT_TOO_LARGE",
-  });
   const lower = (v: string) => v.trim().toLowerCase();
+  if ((values.file === undefined) === (values.from === undefined)) {
+    throw new UsageError("install needs exactly one of --file and --from");
+  }
+  let bytes: Buffer;
+  if (values.from !== undefined) {
+    // From the operator: by digest, with the pod's ServiceAccount token.
+    if (values.sha256 === undefined)
+      throw new UsageError("--from needs --sha256 (the digest to fetch)");
+    const tokenFile = values["token-file"];
+    if (tokenFile === undefined) throw new UsageError("--from needs --token-file");
+    const caFile = values["ca-file"];
+    bytes = await fetchFromOperator({
+      baseUrl: values.from,
+      digest: lower(values.sha256),
+      token: readInput(tokenFile, "token").toString("utf8").trim(),
+      ...(caFile ? { caPem: readInput(caFile, "CA bundle").toString("utf8") } : {}),
+      maxBytes: DEFAULT_ARCHIVE_LIMITS.maxArtifactBytes,
+      skillId: need("skill-id"),
+    });
+  } else {
+    bytes = readInput(need("file"), "artifact", {
+      bytes: DEFAULT_ARCHIVE_LIMITS.maxArtifactBytes,
+      code: "ARTIFACT_TOO_LARGE",
+    });
+  }
   const result = await installSkill(need("dir"), bytes, {
     skillId: need("skill-id"),
     payloadSha256: lower(need("payload-sha256")),

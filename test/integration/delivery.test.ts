@@ -1,0 +1,266 @@
+/**
+ * Delivery, serving side (issue 18): verified bytes by digest from every replica, to a caller
+ * whose ServiceAccount token (audience skills.palyra.dev, checked by TokenReview) names a
+ * namespace holding an Enabled Skill with that artifact; then `palyra-skill install --from`
+ * with such a token installs exactly those bytes (and nothing when a replica cannot serve them).
+ * The operator runs as the chart installs it.
+ */
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { ArtifactServer } from "../../hack/dev/artifact-server.ts";
+import { skillArtifact } from "../../hack/dev/artifacts.ts";
+import { type ChartIdentity, chartIdentity } from "../support/chart.ts";
+import { installCrds } from "../support/crds.ts";
+import { kube } from "../support/kube.ts";
+import { forbiddenRequests, type RunningOperator, startOperator } from "../support/operator.ts";
+import {
+  createSkill,
+  deleteWebhookConfigurations,
+  ensureNamespace,
+  waitForState,
+} from "../support/resources.ts";
+import { createTenant, type Tenant, urlSkillSpec } from "../support/tenants.ts";
+
+const BIN = fileURLToPath(new URL("../../bin/palyra-skill.mjs", import.meta.url));
+const OPS_NS = "palyra-system";
+const server = new ArtifactServer();
+const ECHO = skillArtifact({ keySeed: 7 });
+const SWAPPED = skillArtifact({ keySeed: 7, version: "6.6.6" });
+let identity: ChartIdentity;
+let operator: RunningOperator;
+let tenant: Tenant;
+let other: Tenant;
+let digest = "";
+let caPem = "";
+
+async function token(namespace: string, audiences = ["skills.palyra.dev"]): Promise<string> {
+  const sa = "agent";
+  await kube("POST", `/api/v1/namespaces/${namespace}/serviceaccounts`, { metadata: { name: sa } });
+  const r = await kube("POST", `/api/v1/namespaces/${namespace}/serviceaccounts/${sa}/token`, {
+    apiVersion: "authentication.k8s.io/v1",
+    kind: "TokenRequest",
+    spec: { audiences, expirationSeconds: 600 },
+  });
+  assert.ok(r.status < 300, r.body.message);
+  return (r.body as { status: { token: string } }).status.token;
+}
+
+function get(
+  port: number,
+  path: string,
+  bearer?: string,
+): Promise<{ status: number; body: Buffer; type: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        ca: caPem,
+        servername: "localhost",
+        headers: bearer ? { Authorization: `Bearer ${bearer}` } : {},
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks),
+            type: String(res.headers["content-type"]),
+          }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** The init container's command, as a process: install acme.echo_http from a replica. */
+async function installFrom(port: number) {
+  const dir = mkdtempSync(join(tmpdir(), "palyra-delivery-"));
+  const tokenFile = join(dir, "token");
+  const caFile = join(dir, "ca.crt");
+  writeFileSync(tokenFile, await token(tenant.ns));
+  writeFileSync(caFile, caPem);
+  mkdirSync(join(dir, "skills"));
+  // Not spawnSync: the operators this process started must keep draining their logs meanwhile.
+  const run = await runProcess(process.execPath, [
+    BIN,
+    "install",
+    "--from",
+    `https://127.0.0.1:${port}`,
+    "--token-file",
+    tokenFile,
+    "--ca-file",
+    caFile,
+    "--sha256",
+    digest,
+    "--skill-id",
+    "acme.echo_http",
+    "--payload-sha256",
+    ECHO.payloadSha256,
+    "--key",
+    ECHO.publicKeyHex,
+    "--dir",
+    join(dir, "skills"),
+  ]);
+  return { run, dir };
+}
+
+function runProcess(
+  command: string,
+  args: string[],
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => {
+      stdout += c;
+    });
+    child.stderr.setEncoding("utf8").on("data", (c: string) => {
+      stderr += c;
+    });
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const webhookOperator = (extra: string[] = []) =>
+  startOperator(
+    [...identity.args, "--webhook-bind-address", "127.0.0.1:0", ...extra],
+    identity.kubeconfig,
+  );
+
+before(async () => {
+  await installCrds();
+  await ensureNamespace(OPS_NS);
+  await server.start();
+  identity = await chartIdentity();
+  operator = await webhookOperator();
+  const secret = await kube(
+    "GET",
+    `/api/v1/namespaces/${OPS_NS}/secrets/${identity.webhookSecret}`,
+  );
+  caPem = Buffer.from(
+    (secret.body.data as Record<string, string>)["ca.crt"] ?? "",
+    "base64",
+  ).toString();
+  tenant = await createTenant();
+  other = await createTenant();
+  await createSkill(
+    tenant.ns,
+    "echo",
+    urlSkillSpec(server, `${tenant.ns}/echo.palyra-skill`, ECHO.bytes, tenant.policy),
+  );
+  const enabled = await waitForState(tenant.ns, "echo", "Enabled");
+  digest = enabled.status?.artifactSha256 ?? "";
+});
+
+after(async () => {
+  await deleteWebhookConfigurations(identity.fullname);
+  const forbidden = await forbiddenRequests(operator);
+  const code = await operator.stop();
+  await server.stop();
+  assert.equal(forbidden, 0, "the operator needed nothing beyond the chart's RBAC");
+  assert.equal(code, 0, operator.stderr.join(""));
+});
+
+describe("serving verified bytes", () => {
+  test("a token of the Skill's namespace gets exactly the verified bytes; others get JSON errors, never bytes", async () => {
+    const path = `/v1/artifacts/sha256/${digest}`;
+    const mine = await token(tenant.ns);
+    const ok = await get(operator.webhookPort, path, mine);
+    assert.equal(ok.status, 200);
+    assert.deepEqual(ok.body, ECHO.bytes);
+    const refusals: [
+      string,
+      Promise<{ status: number; body: Buffer; type: string }>,
+      number,
+      RegExp,
+    ][] = [
+      ["no token", get(operator.webhookPort, path), 401, /UNAUTHENTICATED/],
+      [
+        "wrong audience",
+        token(tenant.ns, ["https://kubernetes.default.svc"]).then((t) =>
+          get(operator.webhookPort, path, t),
+        ),
+        401,
+        /UNAUTHENTICATED.*audience|not valid for this audience/,
+      ],
+      [
+        "another namespace",
+        token(other.ns).then((t) => get(operator.webhookPort, path, t)),
+        403,
+        /holds no Enabled Skill/,
+      ],
+      [
+        "unknown digest",
+        get(operator.webhookPort, `/v1/artifacts/sha256/${"0".repeat(64)}`, mine),
+        404,
+        /NOT_FOUND/,
+      ],
+      ["garbage token", get(operator.webhookPort, path, "not-a-token"), 401, /UNAUTHENTICATED/],
+    ];
+    for (const [what, pending, status, pattern] of refusals) {
+      const r = await pending;
+      assert.equal(r.status, status, what);
+      assert.match(r.type, /application\/json/, what);
+      assert.match(r.body.toString(), pattern, what);
+      assert.ok(!r.body.includes(ECHO.bytes.subarray(0, 64)), `${what}: no bytes`);
+    }
+  });
+
+  test("palyra-skill install --from installs the verified bytes with the pod's token", async () => {
+    const { run, dir } = await installFrom(operator.webhookPort);
+    assert.equal(run.status, 0, run.stderr + run.stdout);
+    const installed = readFileSync(join(dir, "skills", "acme.echo_http", "artifact.palyra-skill"));
+    assert.deepEqual(installed, ECHO.bytes);
+  });
+
+  test("a restarted replica with an empty cache re-fetches and verifies; when the source swapped its bytes it refuses and the install writes nothing", async () => {
+    // A standby replica (another lease holder leads) holds no bytes: it fetches and verifies.
+    const standby = await webhookOperator();
+    try {
+      const mine = await token(tenant.ns);
+      const fresh = await get(standby.webhookPort, `/v1/artifacts/sha256/${digest}`, mine);
+      assert.equal(fresh.status, 200);
+      assert.deepEqual(fresh.body, ECHO.bytes);
+      // Now the source serves other bytes; a replica that must fetch again refuses.
+      server.fault(`${tenant.ns}/echo.palyra-skill`, {
+        kind: "swap",
+        bytes: SWAPPED.bytes,
+        after: 0,
+      });
+      const restarted = await webhookOperator();
+      try {
+        const refused = await get(restarted.webhookPort, `/v1/artifacts/sha256/${digest}`, mine);
+        assert.equal(refused.status, 503);
+        assert.match(refused.body.toString(), /ARTIFACT_UNAVAILABLE.*not the verified sha256/);
+        const { run, dir } = await installFrom(restarted.webhookPort);
+        assert.equal(run.status, 1);
+        assert.match(
+          run.stderr,
+          /^error\[INSTALL_FETCH_FAILED\]: skill acme\.echo_http: the operator answered HTTP 503/,
+        );
+        assert.deepEqual(readdirSync(join(dir, "skills"), { recursive: true }), []);
+      } finally {
+        assert.equal(await forbiddenRequests(restarted), 0);
+        assert.equal(await restarted.stop(), 0);
+      }
+    } finally {
+      server.fault(`${tenant.ns}/echo.palyra-skill`, undefined);
+      assert.equal(await forbiddenRequests(standby), 0);
+      assert.equal(await standby.stop(), 0);
+    }
+  });
+});

@@ -37,3 +37,8 @@ export function canonicalJson(value: unknown): string {
 export function fingerprint(value: unknown): string {
   return createHash("sha256").update(canonicalJson(value)).digest("base64url").slice(0, 22);
 }
+
+/** One segment of a JSON pointer (RFC 6901), e.g. an annotation key in a JSON patch path. */
+export function pointerSegment(key: string): string {
+  return key.replaceAll("~", "~0").replaceAll("/", "~1");
+}

@@ -7,7 +7,7 @@
  */
 
 import type { Skill } from "../api/v1alpha1/types.generated.ts";
-import { deepEqual } from "../kube/patch.ts";
+import { deepEqual, pointerSegment } from "../kube/patch.ts";
 import { type AdmissionRequest, type AdmissionVerdict, allow } from "./review.ts";
 
 export const REQUESTED_BY_ANNOTATION = "skills.palyra.dev/requested-by";
@@ -54,7 +54,7 @@ export function requesterPatch(
   const annotations = next?.metadata?.annotations;
   const have = annotations?.[REQUESTED_BY_ANNOTATION];
   if (want === have) return [];
-  const path = `/metadata/annotations/${REQUESTED_BY_ANNOTATION.replace("~", "~0").replace("/", "~1")}`;
+  const path = `/metadata/annotations/${pointerSegment(REQUESTED_BY_ANNOTATION)}`;
   if (want === undefined) return [{ op: "remove", path }];
   if (annotations === undefined) {
     return [

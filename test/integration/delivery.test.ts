@@ -227,6 +227,51 @@ describe("serving verified bytes", () => {
     assert.deepEqual(installed, ECHO.bytes);
   });
 
+  test("the init container's form (--expect, --ca-env): every skill checked before any is written", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "palyra-delivery-"));
+    const tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, await token(tenant.ns));
+    const expect = (payload: string) => `acme.echo_http,${digest},${payload},${ECHO.publicKeyHex}`;
+    const run = (...expects: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          [
+            BIN,
+            "install",
+            "--from",
+            `https://127.0.0.1:${operator.webhookPort}`,
+            "--token-file",
+            tokenFile,
+            "--ca-env",
+            "PALYRA_OPERATOR_CA",
+            "--dir",
+            join(dir, "skills"),
+            ...expects.flatMap((e) => ["--expect", e]),
+          ],
+          { env: { ...process.env, PALYRA_OPERATOR_CA: caPem }, stdio: ["ignore", "pipe", "pipe"] },
+        );
+        let stdout = "";
+        let stderr = "";
+        child.stdout.setEncoding("utf8").on("data", (c: string) => {
+          stdout += c;
+        });
+        child.stderr.setEncoding("utf8").on("data", (c: string) => {
+          stderr += c;
+        });
+        child.on("error", reject);
+        child.on("close", (status) => resolve({ status, stdout, stderr }));
+      });
+    mkdirSync(join(dir, "skills"));
+    const wrong = await run(expect(ECHO.payloadSha256), expect(SWAPPED.payloadSha256));
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stderr, /^error\[INSTALL_PAYLOAD_MISMATCH\]: skill acme\.echo_http: /);
+    assert.deepEqual(readdirSync(join(dir, "skills")), [], "nothing written when one skill fails");
+    const right = await run(expect(ECHO.payloadSha256));
+    assert.equal(right.status, 0, right.stderr);
+    assert.match(right.stdout, /^skills\.package\.install skill_id=acme\.echo_http /);
+  });
+
   test("a restarted replica with an empty cache re-fetches and verifies; when the source swapped its bytes it refuses and the install writes nothing", async () => {
     // A standby replica (another lease holder leads) holds no bytes: it fetches and verifies.
     const standby = await webhookOperator();

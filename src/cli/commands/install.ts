@@ -1,14 +1,15 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_ARCHIVE_LIMITS } from "../../artifact/limits.ts";
 import { fetchFromOperator } from "../../delivery/fetch-verified.ts";
-import { installSkill } from "../../delivery/install.ts";
+import { installSkill, verifyForInstall } from "../../delivery/install.ts";
 import { UsageError } from "../cli-error.ts";
 import { EXIT } from "../exit-codes.ts";
 import { readInput } from "../io.ts";
 import { kv, printJson, printLine } from "../output.ts";
 
 export const usage =
-  "palyra-skill install (--file ARTIFACT | --from OPERATOR_URL --token-file F [--ca-file F]) --skill-id ID --payload-sha256 HEX --key HEX [--sha256 HEX] --dir DIR [--json]";
+  "palyra-skill install (--file ARTIFACT | --from OPERATOR_URL --token-file F [--ca-file F | --ca-env VAR]) --skill-id ID --payload-sha256 HEX --key HEX [--sha256 HEX] --dir DIR [--json]\n" +
+  "  palyra-skill install --from OPERATOR_URL --token-file F [--ca-file F | --ca-env VAR] --expect ID,ARTIFACT_SHA256,PAYLOAD_SHA256,KEY... --dir DIR [--json]";
 
 /**
  * Installs one skill into DIR/<skill id>/ after checking the artifact against what the
@@ -26,6 +27,8 @@ export async function install(args: string[]): Promise<number> {
       from: { type: "string" },
       "token-file": { type: "string" },
       "ca-file": { type: "string" },
+      "ca-env": { type: "string" },
+      expect: { type: "string", multiple: true },
       "skill-id": { type: "string" },
       "payload-sha256": { type: "string" },
       key: { type: "string" },
@@ -35,6 +38,18 @@ export async function install(args: string[]): Promise<number> {
     },
   });
   if (positionals.length !== 0) throw new UsageError("install takes no positional arguments");
+  const caPem = (): string | undefined => {
+    const file = values["ca-file"];
+    const env = values["ca-env"];
+    if (file !== undefined && env !== undefined)
+      throw new UsageError("--ca-file and --ca-env exclude each other");
+    if (file !== undefined) return readInput(file, "CA bundle").toString("utf8");
+    if (env === undefined) return undefined;
+    const pem = process.env[env];
+    if (!pem) throw new UsageError(`--ca-env ${env}: the variable is not set`);
+    return pem;
+  };
+  if (values.expect !== undefined) return installExpected(values, caPem());
   const need = (name: "file" | "skill-id" | "payload-sha256" | "key" | "dir"): string => {
     const value = values[name];
     if (value === undefined || value === "") throw new UsageError(`install needs --${name}`);
@@ -51,12 +66,12 @@ export async function install(args: string[]): Promise<number> {
       throw new UsageError("--from needs --sha256 (the digest to fetch)");
     const tokenFile = values["token-file"];
     if (tokenFile === undefined) throw new UsageError("--from needs --token-file");
-    const caFile = values["ca-file"];
+    const ca = caPem();
     bytes = await fetchFromOperator({
       baseUrl: values.from,
       digest: lower(values.sha256),
       token: readInput(tokenFile, "token").toString("utf8").trim(),
-      ...(caFile ? { caPem: readInput(caFile, "CA bundle").toString("utf8") } : {}),
+      ...(ca ? { caPem: ca } : {}),
       maxBytes: DEFAULT_ARCHIVE_LIMITS.maxArtifactBytes,
       skillId: need("skill-id"),
     });
@@ -84,6 +99,72 @@ export async function install(args: string[]): Promise<number> {
         unchanged: result.unchanged,
       }),
     );
+  }
+  return EXIT.OK;
+}
+
+/**
+ * The init container's form: several skills, each `ID,ARTIFACT_SHA256,PAYLOAD_SHA256,KEY`.
+ * Every artifact is fetched and checked before any tree is written, so a pod either gets all
+ * its skills or none (and the init container fails naming the first skill that did not check).
+ */
+async function installExpected(
+  values: { [k: string]: string | boolean | string[] | undefined },
+  ca: string | undefined,
+): Promise<number> {
+  const str = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
+  const from = str("from");
+  const tokenFile = str("token-file");
+  const dir = str("dir");
+  if (from === undefined || tokenFile === undefined || dir === undefined) {
+    throw new UsageError("--expect needs --from, --token-file and --dir");
+  }
+  for (const flag of ["file", "skill-id", "payload-sha256", "key", "sha256"]) {
+    if (values[flag] !== undefined)
+      throw new UsageError(`--${flag} cannot be combined with --expect`);
+  }
+  const expectations = (values.expect as string[]).map((e) => {
+    const [skillId, artifactSha256, payloadSha256, publicKeyHex, ...rest] = e.split(",");
+    if (!skillId || !artifactSha256 || !payloadSha256 || !publicKeyHex || rest.length > 0) {
+      throw new UsageError(
+        `--expect ${JSON.stringify(e)} is not ID,ARTIFACT_SHA256,PAYLOAD_SHA256,KEY`,
+      );
+    }
+    return { skillId, artifactSha256, payloadSha256, publicKeyHex };
+  });
+  const token = readInput(tokenFile, "token").toString("utf8").trim();
+  const fetched: Buffer[] = [];
+  for (const e of expectations) {
+    const bytes = await fetchFromOperator({
+      baseUrl: from,
+      digest: e.artifactSha256,
+      token,
+      ...(ca ? { caPem: ca } : {}),
+      maxBytes: DEFAULT_ARCHIVE_LIMITS.maxArtifactBytes,
+      skillId: e.skillId,
+    });
+    await verifyForInstall(bytes, e);
+    fetched.push(bytes);
+  }
+  const results = [];
+  for (const [i, e] of expectations.entries()) {
+    results.push(await installSkill(dir, fetched[i] as Buffer, e));
+  }
+  if (values.json) {
+    printJson(results.map((r) => ({ path: r.path, unchanged: r.unchanged, ...r.verdict })));
+  } else {
+    for (const r of results) {
+      printLine(
+        kv("skills.package.install", {
+          skill_id: r.verdict.skillId,
+          version: r.verdict.version,
+          path: r.path,
+          payload_sha256: r.verdict.payloadSha256,
+          key_id: r.verdict.keyId,
+          unchanged: r.unchanged,
+        }),
+      );
+    }
   }
   return EXIT.OK;
 }

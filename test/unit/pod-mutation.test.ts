@@ -1,0 +1,144 @@
+/** The pure pod mutation of delivery: resolution annotation, init container, read-only mounts. */
+
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  type DeliveryConfig,
+  formatResolution,
+  INIT_CONTAINER,
+  installArgs,
+  type PatchOp,
+  podPatch,
+  RESOLVED_ANNOTATION,
+  type ResolvedSkill,
+  VOLUME,
+} from "../../src/delivery/pod-mutation.ts";
+
+const A: ResolvedSkill = {
+  skillId: "acme.echo_http",
+  version: "1.0.0",
+  payloadSha256: "a".repeat(64),
+  artifactSha256: "b".repeat(64),
+  publicKeyHex: "c".repeat(64),
+};
+const B: ResolvedSkill = {
+  ...A,
+  skillId: "acme.notes",
+  version: "2.1.0",
+  payloadSha256: "d".repeat(64),
+};
+const CFG: DeliveryConfig = {
+  image: `registry.example/palyra/palyra-skills-operator@sha256:${"e".repeat(64)}`,
+  operatorUrl: "https://palyra-webhook.palyra-system.svc",
+  caPem: "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n",
+  mountPath: "/var/run/palyra/skills",
+};
+
+/** A minimal RFC 6902 applier for add/replace (enough to check what the API server would do). */
+function apply(doc: unknown, ops: PatchOp[]): unknown {
+  const out = structuredClone(doc) as Record<string, unknown>;
+  for (const op of ops) {
+    const parts = op.path
+      .split("/")
+      .slice(1)
+      .map((p) => p.replaceAll("~1", "/").replaceAll("~0", "~"));
+    const last = parts.pop() as string;
+    let node: unknown = out;
+    for (const p of parts) node = (node as Record<string, unknown>)[p];
+    if (Array.isArray(node)) {
+      if (last === "-") node.push(op.value);
+      else node.splice(Number(last), op.op === "replace" ? 1 : 0, op.value);
+    } else {
+      assert.ok(node && typeof node === "object", `${op.path}: parent exists`);
+      if (op.op === "replace") assert.ok(last in (node as object), `${op.path}: replace needs it`);
+      (node as Record<string, unknown>)[last] = op.value;
+    }
+  }
+  return out;
+}
+
+type Pod = {
+  metadata: { annotations: Record<string, string> };
+  spec: {
+    volumes: { name: string }[];
+    initContainers: {
+      name: string;
+      args?: string[];
+      volumeMounts: { name: string; readOnly?: boolean; mountPath: string }[];
+      securityContext?: Record<string, unknown>;
+    }[];
+    containers: {
+      name: string;
+      volumeMounts: { name: string; readOnly?: boolean; mountPath: string }[];
+    }[];
+  };
+};
+
+test("the resolution annotation names each skill's version and signed payload, sorted", () => {
+  assert.equal(
+    formatResolution([B, A]),
+    `acme.echo_http@1.0.0=sha256:${"a".repeat(64)},acme.notes@2.1.0=sha256:${"d".repeat(64)}`,
+  );
+});
+
+test("a bare pod gets the annotation, the volumes, the init container first and a read-only mount in every container", () => {
+  const pod = {
+    metadata: {
+      name: "agent",
+      annotations: { "skills.palyra.dev/skills": "acme.echo_http, acme.notes" },
+    },
+    spec: {
+      containers: [
+        { name: "agent", image: "x" },
+        { name: "sidecar", image: "y", volumeMounts: [{ name: "data", mountPath: "/data" }] },
+      ],
+      initContainers: [{ name: "setup", image: "z" }],
+      volumes: [{ name: "data", emptyDir: {} }],
+    },
+  };
+  const out = apply(pod, podPatch(pod, [A, B], CFG)) as Pod;
+  assert.equal(out.metadata.annotations[RESOLVED_ANNOTATION], formatResolution([A, B]));
+  assert.equal(out.metadata.annotations["skills.palyra.dev/skills"], "acme.echo_http, acme.notes");
+  assert.deepEqual(
+    out.spec.volumes.map((v) => v.name),
+    ["data", VOLUME, "palyra-skills-token"],
+  );
+  assert.deepEqual(
+    out.spec.initContainers.map((c) => c.name),
+    [INIT_CONTAINER, "setup"],
+  );
+  const init = out.spec.initContainers[0];
+  assert.deepEqual(init?.args, installArgs([A, B], CFG));
+  assert.ok(
+    init?.args?.includes(`acme.echo_http,${"b".repeat(64)},${"a".repeat(64)},${"c".repeat(64)}`),
+  );
+  assert.equal(init?.securityContext?.readOnlyRootFilesystem, true);
+  assert.equal(
+    init?.volumeMounts.find((m) => m.name === VOLUME)?.readOnly,
+    undefined,
+    "the installer writes",
+  );
+  for (const c of [...out.spec.containers, out.spec.initContainers[1]]) {
+    const mount = c?.volumeMounts.find((m) => m.name === VOLUME);
+    assert.deepEqual(mount, { name: VOLUME, mountPath: CFG.mountPath, readOnly: true }, c?.name);
+  }
+  assert.deepEqual(out.spec.containers[1]?.volumeMounts[0], { name: "data", mountPath: "/data" });
+});
+
+test("a pod without annotations, volumes or init containers is patched with whole members", () => {
+  const pod = { metadata: { name: "p" }, spec: { containers: [{ name: "c", image: "x" }] } };
+  const ops = podPatch(pod, [A], CFG);
+  assert.deepEqual(
+    ops.filter((o) => !o.path.includes("/containers/")).map((o) => o.path),
+    ["/metadata/annotations", "/spec/volumes", "/spec/initContainers"],
+  );
+  const out = apply(pod, ops) as Pod;
+  assert.equal(out.spec.initContainers.length, 1);
+  // A resolution already on the pod (a forged one) is replaced, not kept.
+  const forged = {
+    metadata: { annotations: { [RESOLVED_ANNOTATION]: "acme.echo_http@6.6.6=sha256:00" } },
+    spec: { containers: [] },
+  };
+  const replaced = apply(forged, podPatch(forged, [A], CFG)) as Pod;
+  assert.equal(replaced.metadata.annotations[RESOLVED_ANNOTATION], formatResolution([A]));
+});

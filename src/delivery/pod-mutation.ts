@@ -46,16 +46,21 @@ export function formatResolution(skills: readonly ResolvedSkill[]): string {
     .join(",");
 }
 
-/** What an Enabled Skill's status says was verified, as a resolution entry. */
-export function resolvedFrom(skill: Skill, publicKeyHex: string): ResolvedSkill | undefined {
+/**
+ * What an Enabled Skill's status says was verified, as a resolution entry; undefined when the
+ * status lacks a part (written by an older operator): such a Skill cannot be delivered yet.
+ */
+export function resolvedFrom(skill: Skill): ResolvedSkill | undefined {
   const s = skill.status;
-  if (!s?.manifest?.version || !s.payloadSha256 || !s.artifactSha256) return undefined;
+  if (!s?.manifest?.version || !s.payloadSha256 || !s.artifactSha256 || !s.publicKey) {
+    return undefined;
+  }
   return {
     skillId: skill.spec.skillId,
     version: s.manifest.version,
     payloadSha256: s.payloadSha256,
     artifactSha256: s.artifactSha256,
-    publicKeyHex,
+    publicKeyHex: s.publicKey,
   };
 }
 

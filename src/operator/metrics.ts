@@ -26,6 +26,7 @@ export interface OperatorMetrics {
   artifactCacheBytes: Gauge;
   artifactInflightBytes: Gauge;
   artifactFetchesRunning: Gauge;
+  deliveryVerifiedBytes: Gauge;
   skillVerifications: Counter<"result">;
   statusWrites: Counter<"kind">;
   statusRestores: Counter;
@@ -141,6 +142,11 @@ export function createMetrics(): OperatorMetrics {
     artifactInflightBytes: new Gauge({
       name: "palyra_artifact_inflight_bytes",
       help: "Downloaded artifact bytes held until verified (bounded by --artifact-inflight-mib).",
+      registers,
+    }),
+    deliveryVerifiedBytes: new Gauge({
+      name: "palyra_delivery_verified_bytes",
+      help: "Verified artifact bytes kept to serve pods (bounded by --verified-store-mib).",
       registers,
     }),
     artifactFetchesRunning: new Gauge({

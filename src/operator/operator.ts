@@ -118,6 +118,7 @@ export class Operator {
   #skillReconciler: SkillReconciler;
   #trustStores: TrustStoreCache;
   #verified: VerifiedStore;
+  #purgeTimer: NodeJS.Timeout | undefined;
   // Skills by namespace and skill id: what the workload webhook looks up on every review.
   #skillIndex = new Map<string, Map<string, Map<string, Skill>>>();
 
@@ -375,6 +376,16 @@ export class Operator {
     };
   }
 
+  #purgeVerified(): void {
+    const live = new Set<string>();
+    for (const s of this.#skills.list()) {
+      if (s.status?.state === "Enabled" && s.status.artifactSha256)
+        live.add(s.status.artifactSha256);
+    }
+    const purged = this.#verified.retain((digest) => live.has(digest));
+    if (purged > 0) this.log.info("purged verified bytes no Enabled Skill references", { purged });
+  }
+
   /** The read-only view the webhook answers from: caches only, no I/O. */
   #snapshot(): AdmissionSnapshot {
     return {
@@ -459,6 +470,9 @@ export class Operator {
     this.#policyQueue.start((key) => this.#reconcilers.policy(key), 2);
     this.#ready = true;
     this.#elector?.start();
+    // "Removed": verified bytes no Enabled Skill references any more are not kept to serve.
+    this.#purgeTimer = setInterval(() => this.#purgeVerified(), 30_000);
+    this.#purgeTimer.unref();
   }
 
   /** Stop taking work, finish in-flight reconciles, then release everything. */
@@ -466,6 +480,7 @@ export class Operator {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#ready = false;
+    if (this.#purgeTimer) clearInterval(this.#purgeTimer);
     await Promise.all([this.#skillQueue.shutDown(), this.#policyQueue.shutDown()]);
     await this.#events.flush();
     // Pending reports get a last chance, bounded like the events: shutdown must not hang.
@@ -698,6 +713,7 @@ export class Operator {
     this.metrics.artifactCacheBytes.set(this.#loader.cachedBytes);
     this.metrics.artifactInflightBytes.set(this.#loader.inflightBytes);
     this.metrics.artifactFetchesRunning.set(this.#loader.runningFetches);
+    this.metrics.deliveryVerifiedBytes.set(this.#verified.bytes);
     this.metrics.leading.set(this.leading ? 1 : 0);
   }
 }

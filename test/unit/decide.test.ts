@@ -119,6 +119,7 @@ test("an allowlisted, audited artifact is Enabled with Ready/Verified/Trusted/Au
   assert.equal(cond(d.status, "Reconciling"), undefined);
   assert.equal(cond(d.status, "Stalled"), undefined);
   assert.equal(d.status.trustDecision, "allowlisted");
+  assert.equal(d.status.publicKey, ACME_KEY, "the key itself, for binding pods to it");
   assert.equal(d.status.lastVerifiedTime, "2026-11-25T10:00:00Z");
   assert.deepEqual(
     d.events.map((e) => e.reason),

@@ -11,6 +11,7 @@ import {
   podPatch,
   RESOLVED_ANNOTATION,
   type ResolvedSkill,
+  resolvedFrom,
   VOLUME,
 } from "../../src/delivery/pod-mutation.ts";
 
@@ -141,4 +142,24 @@ test("a pod without annotations, volumes or init containers is patched with whol
   };
   const replaced = apply(forged, podPatch(forged, [A], CFG)) as Pod;
   assert.equal(replaced.metadata.annotations[RESOLVED_ANNOTATION], formatResolution([A]));
+});
+
+test("a resolution entry comes from an Enabled Skill's status, key included; a status without the key cannot be delivered", () => {
+  const skill = {
+    apiVersion: "skills.palyra.dev/v1alpha1" as const,
+    kind: "Skill" as const,
+    metadata: { name: "echo", namespace: "ns", generation: 1 },
+    spec: { skillId: A.skillId, publisher: "acme", source: { url: "https://x" } },
+    status: {
+      observedGeneration: 1,
+      state: "Enabled" as const,
+      manifest: { version: A.version },
+      payloadSha256: A.payloadSha256,
+      artifactSha256: A.artifactSha256,
+      publicKey: A.publicKeyHex,
+    },
+  };
+  assert.deepEqual(resolvedFrom(skill), A);
+  const { publicKey: _dropped, ...older } = skill.status;
+  assert.equal(resolvedFrom({ ...skill, status: older }), undefined);
 });

@@ -105,6 +105,8 @@ export interface SkillStatus {
   payloadSha256?: string;
   /** Key id of the signing key (ed25519:<16 hex>). */
   keyId?: string;
+  /** The signing key itself (64 lower-case hex), so that every replica can bind pods to it without holding the artifact. */
+  publicKey?: string;
   /** How the signing key was trusted. */
   trustDecision?: "allowlisted" | "tofu_pinned" | "tofu_newly_pinned";
   /** Summary of the security audit. */

@@ -330,6 +330,7 @@ function decideVerified(
   status.artifactSha256 = facts.digest;
   status.payloadSha256 = inspected.payloadSha256;
   status.keyId = inspected.keyId;
+  status.publicKey = inspected.publicKeyHex;
   conditions.set("Verified", {
     type: "Verified",
     status: "True",

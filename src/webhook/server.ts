@@ -101,8 +101,18 @@ export class WebhookServer {
     const bodyLimit = o.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
     // Anyone who reaches the port can send bodies: bound what is held at once, before reading.
     app.use((req: Request, res: Response, next: () => void) => {
-      if (req.method !== "POST") return next();
-      const declared = Number(req.headers["content-length"] ?? bodyLimit);
+      // Artifact downloads (delivery) share the concurrency cap: each may cost a TokenReview.
+      const artifact = req.method === "GET" && req.path.startsWith("/v1/artifacts/");
+      if (req.method !== "POST" && !artifact) return next();
+      if (artifact && this.#inflight >= (o.maxConcurrentReviews ?? 64)) {
+        o.onShed?.("concurrency");
+        res
+          .status(429)
+          .set("Retry-After", "1")
+          .json({ error: { code: "TOO_MANY_REQUESTS", message: "too many requests in flight" } });
+        return;
+      }
+      const declared = artifact ? 0 : Number(req.headers["content-length"] ?? bodyLimit);
       if (Number.isFinite(declared) && declared > bodyLimit) {
         // Refused before a byte of the body is read, and the connection is not kept for it.
         res.status(413).set("Connection", "close").type("text/plain").send("review too large\n");

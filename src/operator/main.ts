@@ -52,6 +52,10 @@ const USAGE = `usage: palyra-skills-operator [flags]
   --artifact-inflight-mib N    downloaded artifact bytes held at once until verified (default 96)
   --artifact-cache-mib N       verified artifacts kept in memory (default 64)
   --verified-store-mib N       verified artifact bytes kept to serve pods (default 64)
+  --pod-delivery-image IMAGE   bind new pods that name skills to exact payloads: an init container
+                               of IMAGE (this operator's) installs them (off unless set)
+  --pod-delivery-mount-path P  where the skills appear in the pod's containers
+                               (default /var/run/palyra/skills)
   --max-fetches N              artifact downloads at once (default 8)
   --max-fetches-per-namespace N  artifact downloads at once for one namespace (default 2)
   --kube-api-timeout SECONDS   a Kubernetes API request with no answer this long fails and is
@@ -132,6 +136,8 @@ async function main(): Promise<number> {
         "artifact-cache-mib": { type: "string" },
         "max-fetches": { type: "string" },
         "verified-store-mib": { type: "string" },
+        "pod-delivery-image": { type: "string" },
+        "pod-delivery-mount-path": { type: "string" },
         "max-fetches-per-namespace": { type: "string" },
         "leader-elect-lease-name": { type: "string" },
         "leader-elect-lease-duration": { type: "string" },
@@ -273,6 +279,16 @@ async function main(): Promise<number> {
             10,
         ),
         ...(values["webhook-service"] ? { service: parseService(values["webhook-service"]) } : {}),
+        ...(values["pod-delivery-image"]
+          ? {
+              podDelivery: {
+                image: values["pod-delivery-image"],
+                ...(values["pod-delivery-mount-path"]
+                  ? { mountPath: values["pod-delivery-mount-path"] }
+                  : {}),
+              },
+            }
+          : {}),
       };
     }
   } catch (error) {

@@ -28,6 +28,8 @@ export interface RegistrationInput {
   operatorNamespace: string;
   /** Namespace label keys the policies select by, plus the enforce label (one webhook each). */
   guardedNamespaceLabels: readonly string[];
+  /** Bind new pods to exact payloads (the delivery mutating webhook). */
+  podDelivery?: boolean;
   timeoutSeconds?: number;
   owner?: OwnerReference;
 }
@@ -43,6 +45,8 @@ function clientConfig(target: ClientTarget, path: string, caBundle: string) {
 
 // CEL: some skills.palyra.dev/ annotation differs between the object and the old object.
 const OURS_CHANGED = `[object, oldObject].exists(o, o != null && has(o.metadata.annotations) && o.metadata.annotations.exists(k, k.startsWith('${ANNOTATION_PREFIX}') && (oldObject == null || !has(object.metadata.annotations) || !has(oldObject.metadata.annotations) || !(k in object.metadata.annotations) || !(k in oldObject.metadata.annotations) || object.metadata.annotations[k] != oldObject.metadata.annotations[k])))`;
+// CEL: the pod names skills.
+const NAMES_SKILLS = `has(object.metadata.annotations) && '${ANNOTATION_PREFIX}skills' in object.metadata.annotations`;
 // CEL: the object carries a skills.palyra.dev/ annotation.
 const CARRIES_OURS = `has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('${ANNOTATION_PREFIX}'))`;
 
@@ -200,6 +204,25 @@ export function desiredMutatingConfiguration(input: RegistrationInput) {
         reinvocationPolicy: "IfNeeded",
         ...common(input),
       },
+      ...(input.podDelivery
+        ? [
+            {
+              // Delivery: a new pod that names skills gets their exact payloads installed.
+              name: "pods.skills.palyra.dev",
+              clientConfig: clientConfig(input.target, WEBHOOK_PATHS.mutatePods, caBundle),
+              rules: [rule([""], ["pods"], ["CREATE"], "Namespaced")],
+              namespaceSelector: {
+                matchLabels: { [ENFORCE_LABEL]: "true" },
+                matchExpressions: [notSystem([input.operatorNamespace])],
+              },
+              matchConditions: [{ name: "pod-names-skills", expression: NAMES_SKILLS }],
+              // Run again after later mutating webhooks; the validating webhook then checks
+              // the final pod against a fresh resolution.
+              reinvocationPolicy: "IfNeeded",
+              ...common(input),
+            },
+          ]
+        : []),
     ],
   };
 }

@@ -12,6 +12,8 @@ import {
   type ArtifactEndpointDeps,
   serveArtifact,
 } from "../delivery/artifact-endpoint.ts";
+import type { DeliveryConfig } from "../delivery/pod-mutation.ts";
+import { checkPodDelivery, mutatePod } from "../delivery/pod-webhook.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { Logger } from "../operator/log.ts";
 import {
@@ -24,7 +26,13 @@ import {
   reviewWorkload,
 } from "./handlers.ts";
 import { mutateSkill } from "./requester.ts";
-import { type AdmissionRequest, type AdmissionVerdict, deny, reviewResponse } from "./review.ts";
+import {
+  type AdmissionRequest,
+  type AdmissionVerdict,
+  allow,
+  deny,
+  reviewResponse,
+} from "./review.ts";
 
 export const WEBHOOK_PATHS = {
   workloads: "/validate/workloads",
@@ -32,6 +40,7 @@ export const WEBHOOK_PATHS = {
   configmaps: "/validate/configmaps",
   namespaces: "/validate/namespaces",
   mutateSkills: "/mutate/skills",
+  mutatePods: "/mutate/pods",
 } as const;
 
 // The largest review the API server sends: an UPDATE carries the object and the old object,
@@ -72,6 +81,8 @@ export interface WebhookServerOptions {
   onShed?: (reason: "concurrency" | "bytes") => void;
   /** Verified artifacts served to pods on the same server (delivery), when configured. */
   artifacts?: ArtifactEndpointDeps;
+  /** Pods are bound to exact payloads (delivery) when this gives a configuration. */
+  podDelivery?: () => DeliveryConfig | undefined;
 }
 
 export class WebhookServer {
@@ -151,7 +162,15 @@ export class WebhookServer {
       app.post(WEBHOOK_PATHS[name as keyof typeof WEBHOOK_PATHS], (req: Request, res: Response) => {
         void this.#handle(name, req, res, decide);
       });
-    route("workloads", (r) => reviewWorkload(r, o.snapshot, o.identity()));
+    route("workloads", (r) => {
+      const verdict = reviewWorkload(r, o.snapshot, o.identity());
+      const delivery = o.podDelivery?.();
+      return verdict.allowed && delivery ? checkPodDelivery(r, o.snapshot, delivery) : verdict;
+    });
+    route("mutatePods", (r) => {
+      const delivery = o.podDelivery?.();
+      return delivery ? mutatePod(r, o.snapshot, delivery) : allow();
+    });
     route("skills", (r) =>
       reviewSkill(r, o.snapshot, (req, attrs) => this.#authorize(req, attrs), o.identity()),
     );

@@ -5,6 +5,7 @@
  */
 
 import type { ArtifactEndpointDeps } from "../delivery/artifact-endpoint.ts";
+import type { DeliveryConfig } from "../delivery/pod-mutation.ts";
 import type { KubeClient } from "../kube/client.ts";
 import type { OwnerReference } from "../kube/owner.ts";
 import { whoAmI } from "../kube/whoami.ts";
@@ -51,6 +52,8 @@ export interface WebhookConfig {
   certificateValiditySeconds?: number;
   /** After a CA change, how long to wait for the API server to trust the new CA before serving from it. */
   caRolloverGraceMs?: number;
+  /** Bind new pods to exact payloads: the init container's image and where skills appear. */
+  podDelivery?: { image: string; mountPath?: string };
 }
 
 export interface WebhookDeps {
@@ -120,6 +123,7 @@ export class Webhook {
       ready: this.#d.ready,
       log: this.#d.log,
       onShed: (reason) => this.#d.metrics.admissionShed.inc({ reason }),
+      podDelivery: () => this.#deliveryConfig(),
       ...(this.#d.artifacts ? { artifacts: this.#d.artifacts } : {}),
       metrics: {
         review: (o, seconds) => {
@@ -212,11 +216,27 @@ export class Webhook {
       caBundlePem: cert.caBundlePem,
       operatorNamespace: this.#d.operatorNamespace,
       guardedNamespaceLabels: this.#d.guardedNamespaceLabels(),
+      ...(this.#cfg.podDelivery ? { podDelivery: true } : {}),
       ...(this.#d.owner ? { owner: this.#d.owner } : {}),
     });
     if (result !== "unchanged") {
       this.#d.log.info(`webhook configuration ${result}`, { name: this.#cfg.configurationName });
     }
+  }
+
+  /** What the pod mutation writes: the operator's image, its own URL and CA. */
+  #deliveryConfig(): DeliveryConfig | undefined {
+    const d = this.#cfg.podDelivery;
+    if (!d || !this.#current) return undefined;
+    const svc = this.#cfg.service;
+    return {
+      image: d.image,
+      operatorUrl: svc
+        ? `https://${svc.name}.${svc.namespace}.svc:${svc.port}`
+        : `https://127.0.0.1:${this.port}`,
+      caPem: this.#current.caBundlePem,
+      mountPath: d.mountPath ?? "/var/run/palyra/skills",
+    };
   }
 
   async stop(): Promise<void> {

@@ -119,9 +119,13 @@ async function installFrom(port: number) {
 function runProcess(
   command: string,
   args: string[],
+  env: Record<string, string> = {},
 ): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (c: string) => {
@@ -135,9 +139,17 @@ function runProcess(
   });
 }
 
+const IMAGE = "registry.example/palyra/palyra-skills-operator:test";
 const webhookOperator = (extra: string[] = []) =>
   startOperator(
-    [...identity.args, "--webhook-bind-address", "127.0.0.1:0", ...extra],
+    [
+      ...identity.args,
+      "--webhook-bind-address",
+      "127.0.0.1:0",
+      "--pod-delivery-image",
+      IMAGE,
+      ...extra,
+    ],
     identity.kubeconfig,
   );
 
@@ -173,6 +185,94 @@ after(async () => {
   await server.stop();
   assert.equal(forbidden, 0, "the operator needed nothing beyond the chart's RBAC");
   assert.equal(code, 0, operator.stderr.join(""));
+});
+
+describe("binding pods to exact payloads", () => {
+  type Container = {
+    name: string;
+    image?: string;
+    args?: string[];
+    env?: { name: string; value: string }[];
+    volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  };
+  type Pod = {
+    metadata: { annotations?: Record<string, string> };
+    spec: { initContainers?: Container[]; containers: Container[] };
+  };
+  // The ServiceAccount admission plugin, which names "default" in a real cluster, is not
+  // enabled on the test control plane: the pods name theirs.
+  const pod = (name: string, skills: string) => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, annotations: { "skills.palyra.dev/skills": skills } },
+    spec: {
+      serviceAccountName: "agent",
+      containers: [{ name: "agent", image: "registry.example/agent:1" }],
+    },
+  });
+
+  test("a pod in an enforced namespace comes back bound to the verified payload; elsewhere untouched; a non-Enabled skill is denied; its init container's command installs exactly that payload", async () => {
+    // First in this file: later tests start and stop more replicas, whose registrations the
+    // main operator only takes back at its next refresh.
+    const enforced = await kube(
+      "PATCH",
+      `/api/v1/namespaces/${tenant.ns}`,
+      { metadata: { labels: { "skills.palyra.dev/enforce": "true" } } },
+      { contentType: "application/merge-patch+json" },
+    );
+    assert.equal(enforced.status, 200, enforced.body.message);
+    const podToken = await token(tenant.ns); // creates the pod's ServiceAccount, agent
+    const created = await waitForCreated(tenant.ns, pod("agent", "acme.echo_http"));
+    const p = created as Pod;
+    assert.equal(
+      p.metadata.annotations?.["skills.palyra.dev/resolved"],
+      `acme.echo_http@1.0.0=sha256:${ECHO.payloadSha256}`,
+    );
+    const init = p.spec.initContainers?.[0];
+    assert.equal(init?.name, "palyra-skills-install");
+    assert.equal(init?.image, IMAGE);
+    assert.ok(
+      init?.args?.includes(`acme.echo_http,${digest},${ECHO.payloadSha256},${ECHO.publicKeyHex}`),
+      JSON.stringify(init?.args),
+    );
+    assert.deepEqual(
+      p.spec.containers[0]?.volumeMounts?.find((m) => m.name === "palyra-skills"),
+      { name: "palyra-skills", mountPath: "/var/run/palyra/skills", readOnly: true },
+    );
+    // Not under enforcement: untouched.
+    await token(other.ns);
+    const elsewhere = await kube(
+      "POST",
+      `/api/v1/namespaces/${other.ns}/pods`,
+      pod("agent", "acme.echo_http"),
+    );
+    assert.equal(elsewhere.status, 201, elsewhere.body.message);
+    assert.equal((elsewhere.body as Pod).spec.initContainers, undefined);
+    // A skill that is not Enabled: denied.
+    const denied = await kube(
+      "POST",
+      `/api/v1/namespaces/${tenant.ns}/pods`,
+      pod("bad", "acme.unknown"),
+    );
+    assert.equal(denied.status, 403);
+    assert.match(denied.body.message ?? "", /no Skill in namespace .* provides acme\.unknown/);
+    // No kubelet runs here: run the init container's command as a process, with a token for
+    // the pod's ServiceAccount and the CA the pod carries.
+    const dir = mkdtempSync(join(tmpdir(), "palyra-pod-"));
+    const tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, podToken);
+    mkdirSync(join(dir, "skills"));
+    const args = [...(init?.args ?? [])];
+    args[args.indexOf("--token-file") + 1] = tokenFile;
+    args[args.indexOf("--dir") + 1] = join(dir, "skills");
+    const ca = init?.env?.find((e) => e.name === "PALYRA_OPERATOR_CA")?.value ?? "";
+    const run = await runProcess(process.execPath, [BIN, ...args], { PALYRA_OPERATOR_CA: ca });
+    assert.equal(run.status, 0, run.stderr);
+    const verdict = JSON.parse(
+      readFileSync(join(dir, "skills", "acme.echo_http", "verdict.json"), "utf8"),
+    );
+    assert.equal(verdict.payloadSha256, ECHO.payloadSha256);
+  });
 });
 
 describe("serving verified bytes", () => {
@@ -309,3 +409,18 @@ describe("serving verified bytes", () => {
     }
   });
 });
+
+/** Creates a pod, retrying while the API server has not yet loaded the mutating webhook. */
+async function waitForCreated(namespace: string, body: { metadata: { name: string } }) {
+  for (let i = 0; ; i++) {
+    const r = await kube("POST", `/api/v1/namespaces/${namespace}/pods`, body);
+    assert.equal(r.status, 201, r.body.message);
+    const init = (r.body as { spec: { initContainers?: unknown[] } }).spec.initContainers;
+    if (init !== undefined || i >= 50) return r.body;
+    await kube(
+      "DELETE",
+      `/api/v1/namespaces/${namespace}/pods/${body.metadata.name}?gracePeriodSeconds=0`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

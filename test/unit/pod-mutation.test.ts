@@ -14,6 +14,7 @@ import {
   resolvedFrom,
   VOLUME,
 } from "../../src/delivery/pod-mutation.ts";
+import { checkPodDelivery, mutatePod } from "../../src/delivery/pod-webhook.ts";
 
 const A: ResolvedSkill = {
   skillId: "acme.echo_http",
@@ -162,4 +163,73 @@ test("a resolution entry comes from an Enabled Skill's status, key included; a s
   assert.deepEqual(resolvedFrom(skill), A);
   const { publicKey: _dropped, ...older } = skill.status;
   assert.equal(resolvedFrom({ ...skill, status: older }), undefined);
+});
+
+test("mutatePod binds a pod once (idempotent on reinvocation); checkPodDelivery refuses a resolution or installer changed afterwards", () => {
+  const skill = {
+    apiVersion: "skills.palyra.dev/v1alpha1" as const,
+    kind: "Skill" as const,
+    metadata: { name: "echo", namespace: "ns", generation: 1 },
+    spec: { skillId: A.skillId, publisher: "acme", source: { url: "https://x" } },
+    status: {
+      observedGeneration: 1,
+      state: "Enabled" as const,
+      manifest: { version: A.version },
+      payloadSha256: A.payloadSha256,
+      artifactSha256: A.artifactSha256,
+      publicKey: A.publicKeyHex,
+    },
+  };
+  const snap = {
+    skillsWithId: (_ns: string, id: string) => (id === A.skillId ? [skill] : []),
+    policies: () => [],
+    namespaceLabels: () => ({}),
+    trustStore: () => undefined,
+    signingKeyOf: () => undefined,
+  };
+  const req = (object: unknown) => ({
+    uid: "u",
+    kind: { group: "", version: "v1", kind: "Pod" },
+    resource: { group: "", version: "v1", resource: "pods" },
+    namespace: "ns",
+    name: "p",
+    operation: "CREATE" as const,
+    userInfo: { username: "tina" },
+    object: object as Record<string, unknown>,
+  });
+  const pod = {
+    metadata: { name: "p", annotations: { "skills.palyra.dev/skills": A.skillId } },
+    spec: { containers: [{ name: "c", image: "x" }] },
+  };
+  const first = mutatePod(req(pod), snap, CFG);
+  assert.ok(first.allowed && first.patch && first.patch.length > 0);
+  const mutated = apply(pod, (first.patch ?? []) as PatchOp[]);
+  assert.deepEqual(mutatePod(req(mutated), snap, CFG), { allowed: true }, "reinvoked: no change");
+  assert.equal(checkPodDelivery(req(mutated), snap, CFG).allowed, true);
+  // A later mutation swaps the installer's expectations: refused at validation.
+  const swapped = structuredClone(mutated) as Pod;
+  const args = swapped.spec.initContainers[0]?.args ?? [];
+  args[args.length - 1] = `${A.skillId},${"f".repeat(64)},${"f".repeat(64)},${"f".repeat(64)}`;
+  assert.match(
+    checkPodDelivery(req(swapped), snap, CFG).message ?? "",
+    /delivery was changed after the operator's: the palyra-skills-install arguments/,
+  );
+  const relabelled = structuredClone(mutated) as Pod;
+  relabelled.metadata.annotations[RESOLVED_ANNOTATION] =
+    `${A.skillId}@9.9.9=sha256:${"f".repeat(64)}`;
+  assert.match(
+    checkPodDelivery(req(relabelled), snap, CFG).message ?? "",
+    /not the current resolution/,
+  );
+  // A pod that skipped the mutation entirely is refused too.
+  assert.equal(checkPodDelivery(req(pod), snap, CFG).allowed, false);
+  // A skill that does not resolve is denied by the mutating webhook itself.
+  const unknown = {
+    ...pod,
+    metadata: { name: "p", annotations: { "skills.palyra.dev/skills": "acme.nope" } },
+  };
+  assert.match(
+    mutatePod(req(unknown), snap, CFG).message ?? "",
+    /no Skill in namespace ns provides acme\.nope/,
+  );
 });

@@ -69,13 +69,18 @@ export function resolvePod(
   return { skills: [...skills.values()] };
 }
 
+/** Delivery concerns new pods only (not their subresources, not templates). */
+function isPodCreate(req: AdmissionRequest): boolean {
+  return req.operation === "CREATE" && !req.subResource && req.kind.kind === "Pod";
+}
+
 /** Mutating: Pod CREATE in an enforced namespace with the skills annotation. */
 export function mutatePod(
   req: AdmissionRequest,
   snap: AdmissionSnapshot,
   cfg: DeliveryConfig,
 ): AdmissionVerdict {
-  if (req.operation !== "CREATE" || req.subResource || req.kind.kind !== "Pod") return allow();
+  if (!isPodCreate(req)) return allow();
   const resolved = resolvePod(req, snap);
   if (resolved === undefined) return allow();
   if ("problem" in resolved) {
@@ -117,7 +122,7 @@ export function checkPodDelivery(
   snap: AdmissionSnapshot,
   cfg: DeliveryConfig,
 ): AdmissionVerdict {
-  if (req.operation !== "CREATE" || req.subResource || req.kind.kind !== "Pod") return allow();
+  if (!isPodCreate(req)) return allow();
   const resolved = resolvePod(req, snap);
   if (resolved === undefined || "problem" in resolved) return allow(); // reviewWorkload says why
   const why = delivered(req.object as Pod, resolved.skills, cfg);

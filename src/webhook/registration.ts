@@ -82,12 +82,17 @@ function labelWebhookName(key: string): string {
   return `l${createHash("sha256").update(key).digest("hex").slice(0, 12)}.namespaces.skills.palyra.dev`;
 }
 
-export function desiredConfiguration(input: RegistrationInput) {
-  const caBundle = Buffer.from(input.caBundlePem).toString("base64");
-  const enforced = {
+/** Namespaces under enforcement, never kube-system or the operator's own. */
+function enforcedNamespaces(input: RegistrationInput) {
+  return {
     matchLabels: { [ENFORCE_LABEL]: "true" },
     matchExpressions: [notSystem([input.operatorNamespace])],
   };
+}
+
+export function desiredConfiguration(input: RegistrationInput) {
+  const caBundle = Buffer.from(input.caBundlePem).toString("base64");
+  const enforced = enforcedNamespaces(input);
   const webhooks: Record<string, unknown>[] = [
     {
       name: "workloads.skills.palyra.dev",
@@ -211,10 +216,7 @@ export function desiredMutatingConfiguration(input: RegistrationInput) {
               name: "pods.skills.palyra.dev",
               clientConfig: clientConfig(input.target, WEBHOOK_PATHS.mutatePods, caBundle),
               rules: [rule([""], ["pods"], ["CREATE"], "Namespaced")],
-              namespaceSelector: {
-                matchLabels: { [ENFORCE_LABEL]: "true" },
-                matchExpressions: [notSystem([input.operatorNamespace])],
-              },
+              namespaceSelector: enforcedNamespaces(input),
               matchConditions: [{ name: "pod-names-skills", expression: NAMES_SKILLS }],
               // Run again after later mutating webhooks; the validating webhook then checks
               // the final pod against a fresh resolution.

@@ -333,35 +333,23 @@ describe("serving verified bytes", () => {
     writeFileSync(tokenFile, await token(tenant.ns));
     const expect = (payload: string) => `acme.echo_http,${digest},${payload},${ECHO.publicKeyHex}`;
     const run = (...expects: string[]) =>
-      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-        const child = spawn(
-          process.execPath,
-          [
-            BIN,
-            "install",
-            "--from",
-            `https://127.0.0.1:${operator.webhookPort}`,
-            "--token-file",
-            tokenFile,
-            "--ca-env",
-            "PALYRA_OPERATOR_CA",
-            "--dir",
-            join(dir, "skills"),
-            ...expects.flatMap((e) => ["--expect", e]),
-          ],
-          { env: { ...process.env, PALYRA_OPERATOR_CA: caPem }, stdio: ["ignore", "pipe", "pipe"] },
-        );
-        let stdout = "";
-        let stderr = "";
-        child.stdout.setEncoding("utf8").on("data", (c: string) => {
-          stdout += c;
-        });
-        child.stderr.setEncoding("utf8").on("data", (c: string) => {
-          stderr += c;
-        });
-        child.on("error", reject);
-        child.on("close", (status) => resolve({ status, stdout, stderr }));
-      });
+      runProcess(
+        process.execPath,
+        [
+          BIN,
+          "install",
+          "--from",
+          `https://127.0.0.1:${operator.webhookPort}`,
+          "--token-file",
+          tokenFile,
+          "--ca-env",
+          "PALYRA_OPERATOR_CA",
+          "--dir",
+          join(dir, "skills"),
+          ...expects.flatMap((e) => ["--expect", e]),
+        ],
+        { PALYRA_OPERATOR_CA: caPem },
+      );
     mkdirSync(join(dir, "skills"));
     const wrong = await run(expect(ECHO.payloadSha256), expect(SWAPPED.payloadSha256));
     assert.equal(wrong.status, 1);

@@ -36,6 +36,24 @@ const CFG: DeliveryConfig = {
   mountPath: "/var/run/palyra/skills",
 };
 
+/** An Enabled Skill whose status resolves to A. */
+function enabledSkill() {
+  return {
+    apiVersion: "skills.palyra.dev/v1alpha1" as const,
+    kind: "Skill" as const,
+    metadata: { name: "echo", namespace: "ns", generation: 1 },
+    spec: { skillId: A.skillId, publisher: "acme", source: { url: "https://x" } },
+    status: {
+      observedGeneration: 1,
+      state: "Enabled" as const,
+      manifest: { version: A.version },
+      payloadSha256: A.payloadSha256,
+      artifactSha256: A.artifactSha256,
+      publicKey: A.publicKeyHex,
+    },
+  };
+}
+
 /** A minimal RFC 6902 applier for add/replace (enough to check what the API server would do). */
 function apply(doc: unknown, ops: PatchOp[]): unknown {
   const out = structuredClone(doc) as Record<string, unknown>;
@@ -146,40 +164,14 @@ test("a pod without annotations, volumes or init containers is patched with whol
 });
 
 test("a resolution entry comes from an Enabled Skill's status, key included; a status without the key cannot be delivered", () => {
-  const skill = {
-    apiVersion: "skills.palyra.dev/v1alpha1" as const,
-    kind: "Skill" as const,
-    metadata: { name: "echo", namespace: "ns", generation: 1 },
-    spec: { skillId: A.skillId, publisher: "acme", source: { url: "https://x" } },
-    status: {
-      observedGeneration: 1,
-      state: "Enabled" as const,
-      manifest: { version: A.version },
-      payloadSha256: A.payloadSha256,
-      artifactSha256: A.artifactSha256,
-      publicKey: A.publicKeyHex,
-    },
-  };
+  const skill = enabledSkill();
   assert.deepEqual(resolvedFrom(skill), A);
   const { publicKey: _dropped, ...older } = skill.status;
   assert.equal(resolvedFrom({ ...skill, status: older }), undefined);
 });
 
 test("mutatePod binds a pod once (idempotent on reinvocation); checkPodDelivery refuses a resolution or installer changed afterwards", () => {
-  const skill = {
-    apiVersion: "skills.palyra.dev/v1alpha1" as const,
-    kind: "Skill" as const,
-    metadata: { name: "echo", namespace: "ns", generation: 1 },
-    spec: { skillId: A.skillId, publisher: "acme", source: { url: "https://x" } },
-    status: {
-      observedGeneration: 1,
-      state: "Enabled" as const,
-      manifest: { version: A.version },
-      payloadSha256: A.payloadSha256,
-      artifactSha256: A.artifactSha256,
-      publicKey: A.publicKeyHex,
-    },
-  };
+  const skill = enabledSkill();
   const snap = {
     skillsWithId: (_ns: string, id: string) => (id === A.skillId ? [skill] : []),
     policies: () => [],

@@ -2,7 +2,7 @@
  * Binding a pod to exact payloads (issue 18, the pure part): from the skills a pod names and
  * the Skills they resolve to, the pod's resolution annotation and the JSON patch that adds an
  * init container installing exactly those payloads into an emptyDir, mounted read-only into the
- * pod's containers. Pure: the webhook wires it (not yet registered: see docs/delivery.md).
+ * pod's containers. Pure: the webhook wires it.
  */
 
 import type { Skill } from "../api/v1alpha1/types.generated.ts";
@@ -10,6 +10,8 @@ import { pointerSegment } from "../kube/patch.ts";
 import { DELIVERY_AUDIENCE } from "./artifact-endpoint.ts";
 
 export const RESOLVED_ANNOTATION = "skills.palyra.dev/resolved";
+/** Selects delivered pods for the operator's metadata-only pod cache. */
+export const DELIVERED_LABEL = "skills.palyra.dev/delivered";
 
 /** One skill a pod runs, as the operator verified it. */
 export interface ResolvedSkill {
@@ -44,6 +46,23 @@ export function formatResolution(skills: readonly ResolvedSkill[]): string {
     .sort((a, b) => (a.skillId < b.skillId ? -1 : a.skillId > b.skillId ? 1 : 0))
     .map((s) => `${s.skillId}@${s.version}=sha256:${s.payloadSha256}`)
     .join(",");
+}
+
+/**
+ * The resolution annotation read back: undefined when it is not one the operator wrote (a pod
+ * cannot carry a forged one past admission, but the index must not trust the shape either).
+ */
+export function parseResolution(
+  value: string,
+): { skillId: string; version: string; payloadSha256: string }[] | undefined {
+  if (value === "" || value.length > 16 * 1024) return undefined;
+  const out: { skillId: string; version: string; payloadSha256: string }[] = [];
+  for (const entry of value.split(",")) {
+    const m = /^([^@=,\s]+)@([^@=,\s]+)=sha256:([0-9a-f]{64})$/.exec(entry);
+    if (!m) return undefined;
+    out.push({ skillId: m[1] as string, version: m[2] as string, payloadSha256: m[3] as string });
+  }
+  return out;
 }
 
 /**
@@ -100,7 +119,17 @@ export function podPatch(
   const metadata = (pod.metadata ?? {}) as Json;
   const spec = (pod.spec ?? {}) as Json;
   const annotations = metadata.annotations as Record<string, string> | undefined;
+  const labels = metadata.labels as Record<string, string> | undefined;
   const resolution = formatResolution(skills);
+  ops.push(
+    labels === undefined
+      ? { op: "add", path: "/metadata/labels", value: { [DELIVERED_LABEL]: "true" } }
+      : {
+          op: labels[DELIVERED_LABEL] === undefined ? "add" : "replace",
+          path: `/metadata/labels/${pointerSegment(DELIVERED_LABEL)}`,
+          value: "true",
+        },
+  );
   if (annotations === undefined) {
     ops.push({
       op: "add",

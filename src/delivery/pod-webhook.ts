@@ -15,6 +15,7 @@ import {
   describeObject,
 } from "../webhook/review.ts";
 import {
+  DELIVERED_LABEL,
   type DeliveryConfig,
   formatResolution,
   INIT_CONTAINER,
@@ -26,7 +27,7 @@ import {
 } from "./pod-mutation.ts";
 
 type Pod = {
-  metadata?: { annotations?: Record<string, string> };
+  metadata?: { annotations?: Record<string, string>; labels?: Record<string, string> };
   spec?: { initContainers?: { name?: string; image?: string; args?: string[] }[] };
 };
 
@@ -69,6 +70,33 @@ export function resolvePod(
   return { skills: [...skills.values()] };
 }
 
+function isPodUpdate(req: AdmissionRequest): boolean {
+  return req.operation === "UPDATE" && !req.subResource && req.kind.kind === "Pod";
+}
+
+/**
+ * A running pod keeps the resolution and label it was admitted with: they are how the operator
+ * finds the pods a disabled Skill reaches, and removing them would hide a pod from eviction.
+ */
+function checkDeliveryKept(req: AdmissionRequest): AdmissionVerdict {
+  const before = (req.oldObject ?? {}) as Pod;
+  const after = (req.object ?? {}) as Pod;
+  const changed = [
+    before.metadata?.annotations?.[RESOLVED_ANNOTATION] !==
+    after.metadata?.annotations?.[RESOLVED_ANNOTATION]
+      ? `annotation ${RESOLVED_ANNOTATION}`
+      : "",
+    before.metadata?.labels?.[DELIVERED_LABEL] !== after.metadata?.labels?.[DELIVERED_LABEL]
+      ? `label ${DELIVERED_LABEL}`
+      : "",
+  ].filter(Boolean);
+  return changed.length === 0
+    ? allow()
+    : deny(
+        `${describeObject(req)} is denied: ${changed.join(" and ")} record${changed.length > 1 ? "" : "s"} what the pod was installed with and cannot change after it is created`,
+      );
+}
+
 /** Delivery concerns new pods only (not their subresources, not templates). */
 function isPodCreate(req: AdmissionRequest): boolean {
   return req.operation === "CREATE" && !req.subResource && req.kind.kind === "Pod";
@@ -87,6 +115,13 @@ export function mutatePod(
     return deny(`${describeObject(req)} is denied: ${resolved.problem}`, resolved.code);
   }
   const pod = req.object as Record<string, unknown>;
+  if (!(pod as { spec?: { serviceAccountName?: string } }).spec?.serviceAccountName) {
+    // The ServiceAccount admission plugin sets it in a standard cluster; without it the
+    // projected token the installer authenticates with cannot be issued.
+    return deny(
+      `${describeObject(req)} is denied: pod delivery installs its skills with the pod's ServiceAccount token, and spec.serviceAccountName is not set (is the ServiceAccount admission plugin off?)`,
+    );
+  }
   // Reinvoked after another webhook's change: ours is there already and still right.
   if (delivered(pod as Pod, resolved.skills, cfg) === undefined) return allow();
   if ((pod as Pod).spec?.initContainers?.some((c) => c.name === INIT_CONTAINER)) {
@@ -103,6 +138,8 @@ function delivered(pod: Pod, skills: ResolvedSkill[], cfg: DeliveryConfig): stri
   if (annotation !== formatResolution(skills)) {
     return `annotation ${RESOLVED_ANNOTATION} is ${JSON.stringify(annotation ?? null)}, not the current resolution ${JSON.stringify(formatResolution(skills))}`;
   }
+  if (pod.metadata?.labels?.[DELIVERED_LABEL] !== "true")
+    return `label ${DELIVERED_LABEL} is not "true"`;
   const init = pod.spec?.initContainers?.[0];
   if (init?.name !== INIT_CONTAINER) return `the first init container is not ${INIT_CONTAINER}`;
   if (init.image !== cfg.image) return `the ${INIT_CONTAINER} image is not the operator's`;
@@ -122,9 +159,25 @@ export function checkPodDelivery(
   snap: AdmissionSnapshot,
   cfg: DeliveryConfig,
 ): AdmissionVerdict {
+  if (isPodUpdate(req)) return checkDeliveryKept(req);
   if (!isPodCreate(req)) return allow();
   const resolved = resolvePod(req, snap);
-  if (resolved === undefined || "problem" in resolved) return allow(); // reviewWorkload says why
+  if (resolved === undefined) {
+    // Only the operator binds a pod: a resolution it did not write would misreport what runs.
+    const pod = req.object as Pod;
+    const forged = [
+      pod.metadata?.annotations?.[RESOLVED_ANNOTATION] !== undefined
+        ? `annotation ${RESOLVED_ANNOTATION}`
+        : "",
+      pod.metadata?.labels?.[DELIVERED_LABEL] !== undefined ? `label ${DELIVERED_LABEL}` : "",
+    ].filter(Boolean);
+    return forged.length === 0
+      ? allow()
+      : deny(
+          `${describeObject(req)} is denied: ${forged.join(" and ")} ${forged.length > 1 ? "are" : "is"} written by the operator for pods that name skills (${SKILLS_ANNOTATION}), and this pod names none`,
+        );
+  }
+  if ("problem" in resolved) return allow(); // reviewWorkload says why
   const why = delivered(req.object as Pod, resolved.skills, cfg);
   return why === undefined
     ? allow()

@@ -56,6 +56,11 @@ const USAGE = `usage: palyra-skills-operator [flags]
                                of IMAGE (this operator's) installs them (off unless set)
   --pod-delivery-mount-path P  where the skills appear in the pod's containers
                                (default /var/run/palyra/skills)
+  --pod-delivery-resources J   the install init container's resources, as JSON, e.g.
+                               '{"requests":{"cpu":"50m","memory":"64Mi"},"limits":{"memory":"256Mi"}}'
+  --evict-stale-pods           evict (Eviction API, disruption budgets respected) running pods
+                               installed with a payload no Skill enables now, once the verdict is
+                               final (needs --pod-delivery-image; default: report them only)
   --max-fetches N              artifact downloads at once (default 8)
   --max-fetches-per-namespace N  artifact downloads at once for one namespace (default 2)
   --kube-api-timeout SECONDS   a Kubernetes API request with no answer this long fails and is
@@ -67,6 +72,34 @@ const USAGE = `usage: palyra-skills-operator [flags]
                                the webhook Secret and the Reports, so uninstalling removes them
   --help
 `;
+
+/** `{"requests": {...}, "limits": {...}}` with quantity strings, or a clear error. */
+function parseResources(text: string): Record<string, Record<string, string>> {
+  const fail = (why: string) =>
+    new Error(`--pod-delivery-resources must be JSON {"requests": {...}, "limits": {...}}: ${why}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw fail((error as Error).message);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw fail("not an object");
+  const out: Record<string, Record<string, string>> = {};
+  for (const [kind, list] of Object.entries(value)) {
+    if (kind !== "requests" && kind !== "limits") throw fail(`unknown key ${JSON.stringify(kind)}`);
+    if (typeof list !== "object" || list === null || Array.isArray(list))
+      throw fail(`${kind} is not an object`);
+    const quantities: Record<string, string> = {};
+    for (const [name, q] of Object.entries(list)) {
+      if (typeof q !== "string" || !/^[0-9]+(\.[0-9]+)?([mkMGTPE]|[KMGTPE]i)?$/.test(q))
+        throw fail(`${kind}.${name} is not a quantity string`);
+      quantities[name] = q;
+    }
+    out[kind] = quantities;
+  }
+  return out;
+}
 
 function parseDuration(flag: string, value: string): number {
   const n = Number(value);
@@ -138,6 +171,8 @@ async function main(): Promise<number> {
         "verified-store-mib": { type: "string" },
         "pod-delivery-image": { type: "string" },
         "pod-delivery-mount-path": { type: "string" },
+        "evict-stale-pods": { type: "boolean" },
+        "pod-delivery-resources": { type: "string" },
         "max-fetches-per-namespace": { type: "string" },
         "leader-elect-lease-name": { type: "string" },
         "leader-elect-lease-duration": { type: "string" },
@@ -223,6 +258,13 @@ async function main(): Promise<number> {
     config.sources = sources;
     config.verifiedStoreBytes =
       integer("--verified-store-mib", values["verified-store-mib"] ?? "64", 4096) * MiB;
+    if (values["evict-stale-pods"]) {
+      if (!values["pod-delivery-image"])
+        throw new Error(
+          "--evict-stale-pods needs --pod-delivery-image: only delivered pods are known",
+        );
+      config.evictStalePods = true;
+    }
     const elect = values["leader-elect"] ?? "true";
     if (elect !== "true" && elect !== "false")
       throw new Error("--leader-elect must be true or false");
@@ -285,6 +327,9 @@ async function main(): Promise<number> {
                 image: values["pod-delivery-image"],
                 ...(values["pod-delivery-mount-path"]
                   ? { mountPath: values["pod-delivery-mount-path"] }
+                  : {}),
+                ...(values["pod-delivery-resources"]
+                  ? { resources: parseResources(values["pod-delivery-resources"]) }
                   : {}),
               },
             }

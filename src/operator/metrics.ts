@@ -27,6 +27,9 @@ export interface OperatorMetrics {
   artifactInflightBytes: Gauge;
   artifactFetchesRunning: Gauge;
   deliveryVerifiedBytes: Gauge;
+  deliveryPods: Gauge;
+  deliveryStalePods: Gauge<"namespace">;
+  deliveryEvictions: Counter<"result">;
   skillVerifications: Counter<"result">;
   statusWrites: Counter<"kind">;
   statusRestores: Counter;
@@ -147,6 +150,23 @@ export function createMetrics(): OperatorMetrics {
     deliveryVerifiedBytes: new Gauge({
       name: "palyra_delivery_verified_bytes",
       help: "Verified artifact bytes kept to serve pods (bounded by --verified-store-mib).",
+      registers,
+    }),
+    deliveryPods: new Gauge({
+      name: "palyra_delivery_pods",
+      help: "Running pods bound to skill payloads by pod delivery (the operator's pod cache).",
+      registers,
+    }),
+    deliveryStalePods: new Gauge({
+      name: "palyra_delivery_stale_pods",
+      help: "Running pods installed with a skill payload no Skill in their namespace enables now.",
+      labelNames: ["namespace"],
+      registers,
+    }),
+    deliveryEvictions: new Counter({
+      name: "palyra_delivery_pod_evictions_total",
+      help: "Evictions of pods running a disabled skill payload, by result (evicted, blocked by a disruption budget, gone, error).",
+      labelNames: ["result"],
       registers,
     }),
     artifactFetchesRunning: new Gauge({

@@ -7,10 +7,19 @@ import { createServer, type Server } from "node:http";
 import { type AddressInfo, isIP } from "node:net";
 import { hostname } from "node:os";
 import type { Skill, SkillTrustPolicy } from "../api/v1alpha1/types.generated.ts";
+import { StalePodReconciler } from "../controller/delivery/stale-pod-reconciler.ts";
 import { PolicyReconciler } from "../controller/policy/reconciler.ts";
 import { TrustStoreCache, trustStoreRefOf } from "../controller/policy/trust-store.ts";
 import { SkillReconciler } from "../controller/skill/reconciler.ts";
 import { type ArtifactEndpointDeps, TokenReviewer } from "../delivery/artifact-endpoint.ts";
+import { DELIVERED_LABEL, RESOLVED_ANNOTATION } from "../delivery/pod-mutation.ts";
+import {
+  DeliveredPodIndex,
+  deliveredPod,
+  podList,
+  skillIdVerdict,
+  stalePods,
+} from "../delivery/stale-pods.ts";
 import { VerifiedStore } from "../delivery/verified-store.ts";
 import { gateWrites, KubeClient, type KubeRequester, NotLeaderError } from "../kube/client.ts";
 import { EventRecorder } from "../kube/events.ts";
@@ -76,6 +85,11 @@ export interface OperatorConfig {
     maxFetches?: number;
     maxFetchesPerNamespace?: number;
   };
+  /**
+   * Evict running pods installed with a payload no Skill enables now (pod delivery only; needs
+   * create on pods/eviction). Off: they are reported (status, Events, metric), not evicted.
+   */
+  evictStalePods?: boolean;
   /** Verified artifact bytes kept to serve pods (delivery), in bytes (default 64 MiB). */
   verifiedStoreBytes?: number;
   /** A Kubernetes API request with no answer this long fails (default 30 s). */
@@ -119,6 +133,11 @@ export class Operator {
   #trustStores: TrustStoreCache;
   #verified: VerifiedStore;
   #purgeTimer: NodeJS.Timeout | undefined;
+  // Pod delivery: delivered pods (metadata only) and what reaches them when a Skill is disabled.
+  #pods: Informer<KubeObject> | undefined;
+  #podIndex = new DeliveredPodIndex();
+  #stalePodQueue: WorkQueue | undefined;
+  #stalePodReconciler: StalePodReconciler | undefined;
   // Skills by namespace and skill id: what the workload webhook looks up on every review.
   #skillIndex = new Map<string, Map<string, Map<string, Skill>>>();
 
@@ -167,6 +186,21 @@ export class Operator {
     this.#namespaces = informer("namespaces", "/api/v1/namespaces", true);
     this.#configMaps = informer("configmaps", "/api/v1/configmaps", true);
     if (cfg.secretSources !== false) this.#secrets = informer("secrets", "/api/v1/secrets", true);
+    if (cfg.webhook?.podDelivery) {
+      // Only delivered pods that may still run (the label the mutating webhook adds), and of
+      // each only what staleness needs: this cache is small whatever the cluster's pod count.
+      this.#pods = new Informer<KubeObject>(client, {
+        name: "pods",
+        path: "/api/v1/pods",
+        metadataOnly: true,
+        labelSelector: `${DELIVERED_LABEL}=true`,
+        fieldSelector: "status.phase!=Succeeded,status.phase!=Failed",
+        resyncMs,
+        onRestart,
+        transform: podMetadata,
+      });
+      this.#informers.push(this.#pods);
+    }
 
     const identity =
       cfg.identity ?? `${hostname()}_${process.pid}_${Math.random().toString(16).slice(2, 8)}`;
@@ -187,6 +221,8 @@ export class Operator {
           });
           for (const skill of this.#skills.list()) this.#skillQueue.add(objectKey(skill.metadata));
           for (const p of this.#policies.list()) this.#policyQueue.add(p.metadata.name ?? "");
+          for (const { namespace, skillId } of this.#podIndex.keys())
+            this.#stalePodQueue?.add(`${namespace}/${skillId}`);
           this.#reports?.markAll();
         },
         onStoppedLeading: () => {
@@ -314,8 +350,28 @@ export class Operator {
       log: this.log,
       metrics: this.metrics,
       policyChanged: (name) => this.#policyQueue.add(name),
+      ...(this.#pods
+        ? {
+            stalePods: (skill: Skill) => this.#stalePodsOf(skill),
+            evictsStalePods: cfg.evictStalePods === true,
+          }
+        : {}),
     });
     this.#skillReconciler = skillReconciler;
+    if (this.#pods) {
+      this.#stalePodQueue = queue("stalepods");
+      this.#stalePodReconciler = new StalePodReconciler({
+        client: writer,
+        pods: this.#podIndex,
+        skillsWithId: (namespace, skillId) => [
+          ...(this.#skillIndex.get(namespace)?.get(skillId)?.values() ?? []),
+        ],
+        events: this.#events,
+        log: this.log,
+        evict: cfg.evictStalePods === true,
+        onEviction: (result) => this.metrics.deliveryEvictions.inc({ result }),
+      });
+    }
     const policyReconciler = new PolicyReconciler({
       client: writer,
       policies: this.#policies,
@@ -335,6 +391,13 @@ export class Operator {
       policy: (key) =>
         leads()
           ? this.#timed("SkillTrustPolicy", () => policyReconciler.reconcile(key))
+          : Promise.resolve(undefined),
+      stalePods: (key) =>
+        leads() && this.#stalePodReconciler
+          ? this.#stalePodReconciler.reconcile(key).catch((error: unknown) => {
+              if (error instanceof NotLeaderError) return undefined;
+              throw error;
+            })
           : Promise.resolve(undefined),
     };
     this.#wireEvents();
@@ -410,7 +473,33 @@ export class Operator {
   #reconcilers: {
     skill: (key: string) => ReturnType<SkillReconciler["reconcile"]>;
     policy: (key: string) => ReturnType<PolicyReconciler["reconcile"]>;
+    stalePods: (key: string) => ReturnType<StalePodReconciler["reconcile"]>;
   };
+
+  /** A Skill's stale pods as its status will say, given the Skill as it is about to be written. */
+  #stalePodsOf(skill: Skill): { count: number; names: string; why: string } | undefined {
+    const namespace = skill.metadata.namespace ?? "";
+    const skillId = skill.spec.skillId;
+    const pods = this.#podIndex.using(namespace, skillId);
+    if (pods.length === 0) return undefined;
+    const key = objectKey(skill.metadata);
+    const twins = [...(this.#skillIndex.get(namespace)?.get(skillId)?.entries() ?? [])]
+      .filter(([k]) => k !== key)
+      .map(([, s]) => s);
+    const verdict = skillIdVerdict(skillId, [...twins, skill]);
+    const stale = stalePods(pods, skillId, verdict.enabled);
+    return { count: stale.length, names: podList(stale), why: verdict.why };
+  }
+
+  /** Pods or twins changed: the Skills whose stale count is now wrong are reconciled again. */
+  #staleCountsChanged(namespace: string, skillId: string): void {
+    this.#stalePodQueue?.add(`${namespace}/${skillId}`);
+    for (const s of this.#skillIndex.get(namespace)?.get(skillId)?.values() ?? []) {
+      if (s.metadata.deletionTimestamp) continue;
+      const count = this.#stalePodsOf(s)?.count ?? 0;
+      if (count !== (s.status?.stalePods ?? 0)) this.#skillQueue.add(objectKey(s.metadata));
+    }
+  }
 
   static async create(cfg: OperatorConfig): Promise<Operator> {
     const metrics = createMetrics();
@@ -468,6 +557,7 @@ export class Operator {
     const concurrency = this.#cfg.concurrency ?? 16;
     this.#skillQueue.start((key) => this.#reconcilers.skill(key), concurrency);
     this.#policyQueue.start((key) => this.#reconcilers.policy(key), 2);
+    this.#stalePodQueue?.start((key) => this.#reconcilers.stalePods(key), 2);
     this.#ready = true;
     this.#elector?.start();
     // "Removed": verified bytes no Enabled Skill references any more are not kept to serve.
@@ -481,7 +571,11 @@ export class Operator {
     this.#stopping = true;
     this.#ready = false;
     if (this.#purgeTimer) clearInterval(this.#purgeTimer);
-    await Promise.all([this.#skillQueue.shutDown(), this.#policyQueue.shutDown()]);
+    await Promise.all([
+      this.#skillQueue.shutDown(),
+      this.#policyQueue.shutDown(),
+      this.#stalePodQueue?.shutDown(),
+    ]);
     await this.#events.flush();
     // Pending reports get a last chance, bounded like the events: shutdown must not hang.
     if (this.#reports) {
@@ -546,6 +640,15 @@ export class Operator {
       );
       this.#indexSource(key, type === "delete" ? undefined : skill);
       this.#indexSkill(key, type === "delete" ? undefined : skill, type === "delete" ? skill : old);
+      if (
+        this.#pods &&
+        skill.metadata.namespace &&
+        (type !== "update" ||
+          !deepEqual(old?.status, skill.status) ||
+          specOrLifecycleChanged(old ?? skill, skill))
+      ) {
+        this.#staleCountsChanged(skill.metadata.namespace, skill.spec.skillId);
+      }
       // A verdict written, an approval given or a Skill gone: its namespace's report follows.
       if (
         this.#reports &&
@@ -610,6 +713,15 @@ export class Operator {
         }
         for (const key of this.#sourceIndex.get(`${kind}:${id}`) ?? []) skillQueue.add(key);
       };
+    this.#pods?.on((type, pod) => {
+      const namespace = pod.metadata.namespace ?? "";
+      const delivered = type === "delete" ? undefined : deliveredPod(pod, RESOLVED_ANNOTATION);
+      if (type === "delete") this.#stalePodReconciler?.forgetPod(pod.metadata.uid ?? "");
+      for (const key of this.#podIndex.set(namespace, pod.metadata.name ?? "", delivered)) {
+        const slash = key.indexOf("/");
+        this.#staleCountsChanged(key.slice(0, slash), key.slice(slash + 1));
+      }
+    });
     this.#configMaps.on(onSourceObject("configMap"));
     this.#secrets?.on(onSourceObject("secret"));
   }
@@ -714,8 +826,38 @@ export class Operator {
     this.metrics.artifactInflightBytes.set(this.#loader.inflightBytes);
     this.metrics.artifactFetchesRunning.set(this.#loader.runningFetches);
     this.metrics.deliveryVerifiedBytes.set(this.#verified.bytes);
+    if (this.#pods) {
+      this.metrics.deliveryPods.set(this.#podIndex.size);
+      const stale = new Map<string, number>();
+      for (const { namespace, skillId } of this.#podIndex.keys()) {
+        const verdict = skillIdVerdict(skillId, [
+          ...(this.#skillIndex.get(namespace)?.get(skillId)?.values() ?? []),
+        ]);
+        const n = stalePods(this.#podIndex.using(namespace, skillId), skillId, verdict.enabled);
+        stale.set(namespace, (stale.get(namespace) ?? 0) + n.length);
+      }
+      // A pod stale under two skill ids counts once per id: the gauge counts (pod, skill) pairs.
+      this.metrics.deliveryStalePods.reset();
+      for (const [namespace, n] of stale) this.metrics.deliveryStalePods.set({ namespace }, n);
+    }
     this.metrics.leading.set(this.leading ? 1 : 0);
   }
+}
+
+/** What the pod cache keeps of a delivered pod: enough to find it, evict it and know its payloads. */
+function podMetadata(object: KubeObject): KubeObject {
+  const m = object.metadata;
+  const resolved = m.annotations?.[RESOLVED_ANNOTATION];
+  return {
+    metadata: {
+      name: m.name ?? "",
+      namespace: m.namespace ?? "",
+      uid: m.uid ?? "",
+      ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
+      ...(m.deletionTimestamp ? { deletionTimestamp: m.deletionTimestamp } : {}),
+      ...(resolved !== undefined ? { annotations: { [RESOLVED_ANNOTATION]: resolved } } : {}),
+    },
+  };
 }
 
 function specOrLifecycleChanged(old: KubeObject, next: KubeObject): boolean {

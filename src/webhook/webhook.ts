@@ -53,7 +53,12 @@ export interface WebhookConfig {
   /** After a CA change, how long to wait for the API server to trust the new CA before serving from it. */
   caRolloverGraceMs?: number;
   /** Bind new pods to exact payloads: the init container's image and where skills appear. */
-  podDelivery?: { image: string; mountPath?: string };
+  podDelivery?: {
+    image: string;
+    mountPath?: string;
+    /** The init container's resources (requests/limits by resource name). */
+    resources?: Record<string, Record<string, string>>;
+  };
 }
 
 export interface WebhookDeps {
@@ -236,6 +241,7 @@ export class Webhook {
         : `https://127.0.0.1:${this.port}`,
       caPem: this.#current.caBundlePem,
       mountPath: d.mountPath ?? "/var/run/palyra/skills",
+      ...(d.resources ? { resources: d.resources } : {}),
     };
   }
 

@@ -261,6 +261,36 @@ describe("least privilege", () => {
     );
   });
 
+  test("pod delivery adds only what it needs: list/watch of pods (on by default), create on pods/eviction only when eviction is turned on", () => {
+    const podRules = (set: Record<string, string>) =>
+      rules(
+        render({ set, showOnly: ["templates/rbac.yaml"] }),
+        "ClusterRole",
+        "palyra-skills-operator",
+      )
+        .filter((r) => r.resources.some((x) => x === "pods" || x.startsWith("pods/")))
+        .map((r) => `${r.resources.join(",")}:${r.verbs.join(",")}`);
+    assert.deepEqual(podRules({}), ["pods:list,watch"]);
+    assert.deepEqual(podRules({ "delivery.pods.evictStalePods": "true" }), [
+      "pods:list,watch",
+      "pods/eviction:create",
+    ]);
+    assert.deepEqual(podRules({ "delivery.pods.enabled": "false" }), []);
+    const args = (set: Record<string, string>) => {
+      const [deployment] = render({ set, showOnly: ["templates/deployment.yaml"] });
+      const spec = deployment?.spec as
+        | { template: { spec: { containers: { args: string[] }[] } } }
+        | undefined;
+      return spec?.template.spec.containers[0]?.args ?? [];
+    };
+    assert.ok(args({}).some((a) => a.startsWith("--pod-delivery-image=")));
+    assert.ok(!args({}).includes("--evict-stale-pods"));
+    assert.ok(args({ "delivery.pods.evictStalePods": "true" }).includes("--evict-stale-pods"));
+    assert.ok(
+      !args({ "delivery.pods.enabled": "false" }).some((a) => a.startsWith("--pod-delivery")),
+    );
+  });
+
   test("roles for people: authors (aggregated to edit) get Skills without status or approve and use of the default policy only; reviewers approve; policy admins own policies", () => {
     const manifests = render({ showOnly: ["templates/rbac.yaml"] });
     const role = (suffix: string) =>

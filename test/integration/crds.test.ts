@@ -307,7 +307,7 @@ test("kubectl shows the printer columns, the category and the field documentatio
   // Unset columns print empty: status-demo has a state but no version or trust decision yet.
   assert.match(table, /^status-demo\s+acme\s+Quarantined\s+\d+s$/m);
   const wide = kubectl(["get", "skills", "-n", "default", "-o", "wide"]).split("\n")[0] ?? "";
-  assert.match(wide, /SKILL ID\s+READY\s+REASON\s+PAYLOAD$/);
+  assert.match(wide, /SKILL ID\s+READY\s+REASON\s+PAYLOAD\s+STALE PODS$/);
   const short = kubectl(["get", "psk", "-n", "default", "-o", "name"]);
   assert.match(short, /skill\.skills\.palyra\.dev\/echo-http/);
   const category = kubectl(["get", "palyra", "-A", "-o", "name"]);

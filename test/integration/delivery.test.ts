@@ -18,12 +18,16 @@ import { ArtifactServer } from "../../hack/dev/artifact-server.ts";
 import { skillArtifact } from "../../hack/dev/artifacts.ts";
 import { type ChartIdentity, chartIdentity } from "../support/chart.ts";
 import { installCrds } from "../support/crds.ts";
-import { kube } from "../support/kube.ts";
+import { kube, waitFor } from "../support/kube.ts";
 import { forbiddenRequests, type RunningOperator, startOperator } from "../support/operator.ts";
 import {
   createSkill,
   deleteWebhookConfigurations,
   ensureNamespace,
+  getSkill,
+  patchSkill,
+  waitForEvent,
+  waitForSkill,
   waitForState,
 } from "../support/resources.ts";
 import { createTenant, type Tenant, urlSkillSpec } from "../support/tenants.ts";
@@ -139,17 +143,11 @@ function runProcess(
   });
 }
 
-const IMAGE = "registry.example/palyra/palyra-skills-operator:test";
+// The chart's image, as its Deployment passes it to --pod-delivery-image.
+let IMAGE = "";
 const webhookOperator = (extra: string[] = []) =>
   startOperator(
-    [
-      ...identity.args,
-      "--webhook-bind-address",
-      "127.0.0.1:0",
-      "--pod-delivery-image",
-      IMAGE,
-      ...extra,
-    ],
+    [...identity.args, "--webhook-bind-address", "127.0.0.1:0", ...extra],
     identity.kubeconfig,
   );
 
@@ -157,7 +155,13 @@ before(async () => {
   await installCrds();
   await ensureNamespace(OPS_NS);
   await server.start();
-  identity = await chartIdentity();
+  // The chart with pod delivery and eviction on: its RBAC is what the operator gets.
+  identity = await chartIdentity({
+    "delivery.pods.enabled": "true",
+    "delivery.pods.evictStalePods": "true",
+  });
+  IMAGE = identity.args.find((a) => a.startsWith("--pod-delivery-image="))?.split("=")[1] ?? "";
+  assert.ok(identity.args.includes("--evict-stale-pods"), identity.args.join(" "));
   operator = await webhookOperator();
   const secret = await kube(
     "GET",
@@ -193,10 +197,11 @@ describe("binding pods to exact payloads", () => {
     image?: string;
     args?: string[];
     env?: { name: string; value: string }[];
+    resources?: unknown;
     volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
   };
   type Pod = {
-    metadata: { annotations?: Record<string, string> };
+    metadata: { annotations?: Record<string, string>; labels?: Record<string, string> };
     spec: { initContainers?: Container[]; containers: Container[] };
   };
   // The ServiceAccount admission plugin, which names "default" in a real cluster, is not
@@ -228,9 +233,46 @@ describe("binding pods to exact payloads", () => {
       p.metadata.annotations?.["skills.palyra.dev/resolved"],
       `acme.echo_http@1.0.0=sha256:${ECHO.payloadSha256}`,
     );
+    assert.equal(p.metadata.labels?.["skills.palyra.dev/delivered"], "true");
+    // What the pod was installed with is fixed: not even an admin may strip or change it.
+    for (const [what, patch] of [
+      ["the label", { metadata: { labels: { "skills.palyra.dev/delivered": null } } }],
+      [
+        "the resolution",
+        {
+          metadata: {
+            annotations: { "skills.palyra.dev/resolved": "acme.echo_http@9.9.9=sha256:0" },
+          },
+        },
+      ],
+    ] as const) {
+      const stripped = await kube("PATCH", `/api/v1/namespaces/${tenant.ns}/pods/agent`, patch, {
+        contentType: "application/merge-patch+json",
+      });
+      assert.equal(stripped.status, 403, what);
+      assert.match(stripped.body.message ?? "", /cannot change after it is created/, what);
+    }
+    // Nor may a pod that names no skills pretend to be bound.
+    const forged = {
+      ...pod("forged", "acme.echo_http"),
+      metadata: {
+        name: "forged",
+        annotations: {
+          "skills.palyra.dev/resolved": `acme.echo_http@1.0.0=sha256:${ECHO.payloadSha256}`,
+        },
+      },
+    };
+    const refused = await kube("POST", `/api/v1/namespaces/${tenant.ns}/pods`, forged);
+    assert.equal(refused.status, 403);
+    assert.match(refused.body.message ?? "", /written by the operator for pods that name skills/);
     const init = p.spec.initContainers?.[0];
     assert.equal(init?.name, "palyra-skills-install");
     assert.equal(init?.image, IMAGE);
+    // The chart's values for the init container's resources reach the pod.
+    assert.deepEqual(init?.resources, {
+      requests: { cpu: "50m", memory: "64Mi" },
+      limits: { memory: "256Mi" },
+    });
     assert.ok(
       init?.args?.includes(`acme.echo_http,${digest},${ECHO.payloadSha256},${ECHO.publicKeyHex}`),
       JSON.stringify(init?.args),
@@ -272,6 +314,144 @@ describe("binding pods to exact payloads", () => {
       readFileSync(join(dir, "skills", "acme.echo_http", "verdict.json"), "utf8"),
     );
     assert.equal(verdict.payloadSha256, ECHO.payloadSha256);
+  });
+});
+
+describe("disabling reaches running pods", () => {
+  test("quarantining a Skill that pods run: the count in its status, Events, the metric, and evictions that respect a PodDisruptionBudget", async () => {
+    // A tenant of its own: the serving tests above keep theirs Enabled.
+    const t = await createTenant();
+    const enforced = await kube(
+      "PATCH",
+      `/api/v1/namespaces/${t.ns}`,
+      { metadata: { labels: { "skills.palyra.dev/enforce": "true" } } },
+      { contentType: "application/merge-patch+json" },
+    );
+    assert.equal(enforced.status, 200, enforced.body.message);
+    await createSkill(
+      t.ns,
+      "echo",
+      urlSkillSpec(server, `${t.ns}/echo.palyra-skill`, ECHO.bytes, t.policy),
+    );
+    await waitForState(t.ns, "echo", "Enabled");
+    await token(t.ns); // the pods' ServiceAccount
+    const agentPod = (name: string) => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        name,
+        labels: { app: name },
+        annotations: { "skills.palyra.dev/skills": "acme.echo_http" },
+      },
+      spec: {
+        serviceAccountName: "agent",
+        containers: [{ name: "agent", image: "registry.example/agent:1" }],
+      },
+    });
+    for (const name of ["free", "guarded"]) await waitForCreated(t.ns, agentPod(name));
+    // "guarded" runs and is Ready, under a budget that allows no disruption yet (no disruption
+    // controller runs here: the budget's status is written below, as that controller would).
+    const running = await kube(
+      "PATCH",
+      `/api/v1/namespaces/${t.ns}/pods/guarded/status`,
+      {
+        status: {
+          phase: "Running",
+          conditions: [
+            { type: "Ready", status: "True", lastTransitionTime: new Date().toISOString() },
+          ],
+        },
+      },
+      { contentType: "application/merge-patch+json" },
+    );
+    assert.equal(running.status, 200, running.body.message);
+    const pdb = await kube("POST", `/apis/policy/v1/namespaces/${t.ns}/poddisruptionbudgets`, {
+      metadata: { name: "guarded" },
+      spec: { minAvailable: 1, selector: { matchLabels: { app: "guarded" } } },
+    });
+    assert.equal(pdb.status, 201, pdb.body.message);
+    // Nothing is stale while the Skill is Enabled.
+    assert.equal((await getSkill(t.ns, "echo"))?.status?.stalePods, undefined);
+
+    await patchSkill(t.ns, "echo", { desiredState: "Quarantined" });
+    // "free" is evicted at once; "guarded" stays, its eviction refused by the budget.
+    await waitFor("pod free evicted", async () => {
+      const r = await kube("GET", `/api/v1/namespaces/${t.ns}/pods/free`);
+      return r.status === 404 ? true : undefined;
+    });
+    const skill = await waitForSkill(
+      t.ns,
+      "echo",
+      (s) => s.status?.state === "Quarantined" && s.status.stalePods === 1,
+      "Quarantined with 1 stale pod",
+    );
+    assert.equal(skill.status?.stalePods, 1);
+    const told = await waitForEvent(
+      t.ns,
+      (e) => e.reason === "StalePods" && e.involvedObject.kind === "Skill",
+      "StalePods on the Skill",
+    );
+    assert.match(
+      told.message,
+      /still run acme\.echo_http with a payload no Skill there enables now \(Skill echo is Quarantined/,
+    );
+    const evicted = await waitForEvent(
+      t.ns,
+      (e) => e.reason === "StalePodEvicted" && e.involvedObject.name === "free",
+      "StalePodEvicted on pod free",
+    );
+    assert.match(evicted.message, new RegExp(`payload sha256:${ECHO.payloadSha256}`));
+    const blocked = await waitForEvent(
+      t.ns,
+      (e) => e.reason === "StalePodEvictionBlocked" && e.involvedObject.name === "guarded",
+      "StalePodEvictionBlocked on pod guarded",
+    );
+    assert.match(blocked.message, /disruption budget/);
+    assert.ok((await kube("GET", `/api/v1/namespaces/${t.ns}/pods/guarded`)).status === 200);
+    assert.equal(await operator.metric("palyra_delivery_stale_pods", { namespace: t.ns }), 1);
+    assert.ok(
+      (await operator.metric("palyra_delivery_pod_evictions_total", { result: "evicted" })) >= 1,
+    );
+    assert.ok(
+      (await operator.metric("palyra_delivery_pod_evictions_total", { result: "blocked" })) >= 1,
+    );
+
+    // The budget now allows one disruption: the operator's retry evicts "guarded".
+    const current = await kube(
+      "GET",
+      `/apis/policy/v1/namespaces/${t.ns}/poddisruptionbudgets/guarded`,
+    );
+    const meta = current.body.metadata as { generation: number; resourceVersion: string };
+    const allowed = await kube(
+      "PUT",
+      `/apis/policy/v1/namespaces/${t.ns}/poddisruptionbudgets/guarded/status`,
+      {
+        ...current.body,
+        status: {
+          observedGeneration: meta.generation,
+          disruptionsAllowed: 1,
+          currentHealthy: 1,
+          desiredHealthy: 0,
+          expectedPods: 1,
+        },
+      },
+    );
+    assert.equal(allowed.status, 200, allowed.body.message);
+    await waitFor(
+      "pod guarded evicted once its budget allows",
+      async () =>
+        (await kube("GET", `/api/v1/namespaces/${t.ns}/pods/guarded`)).status === 404
+          ? true
+          : undefined,
+      60_000,
+    );
+    await waitForSkill(
+      t.ns,
+      "echo",
+      (s) => s.status?.stalePods === undefined,
+      "no stale pods left",
+    );
+    assert.equal(await operator.metric("palyra_delivery_stale_pods", { namespace: t.ns }), 0);
   });
 });
 

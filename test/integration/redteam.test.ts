@@ -140,7 +140,10 @@ function deployAs(user: string, ns: string, skills: string) {
         selector: { matchLabels: { app: name } },
         template: {
           metadata: { labels: { app: name }, annotations: { "skills.palyra.dev/skills": skills } },
-          spec: { containers: [{ name: "agent", image: "registry.example/agent:1" }] },
+          spec: {
+            serviceAccountName: "default",
+            containers: [{ name: "agent", image: "registry.example/agent:1" }],
+          },
         },
       },
     },
@@ -202,7 +205,10 @@ before(async () => {
       apiVersion: "v1",
       kind: "Pod",
       metadata: { name: "probe", annotations: { "skills.palyra.dev/skills": "not a valid id!" } },
-      spec: { containers: [{ name: "c", image: "registry.example/agent:1" }] },
+      spec: {
+        serviceAccountName: "default",
+        containers: [{ name: "c", image: "registry.example/agent:1" }],
+      },
     });
     return r.status === 400 ? true : undefined;
   });
@@ -586,7 +592,10 @@ describe("pods", () => {
           apiVersion: "v1",
           kind: "Pod",
           metadata: { name: pod, annotations: { "skills.palyra.dev/skills": "acme.echo_ok" } },
-          spec: { containers: [{ name: "agent", image: "registry.example/agent:1" }] },
+          spec: {
+            serviceAccountName: "default",
+            containers: [{ name: "agent", image: "registry.example/agent:1" }],
+          },
         },
         as(TINA),
       ),

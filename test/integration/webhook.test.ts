@@ -67,7 +67,12 @@ async function dropCertificateSecret(): Promise<void> {
 function podTemplate(annotation: string) {
   return {
     metadata: { labels: { app: "x" }, annotations: { "skills.palyra.dev/skills": annotation } },
-    spec: { containers: [{ name: "c", image: "registry.example/agent:1" }] },
+    // Named: the ServiceAccount admission plugin, which sets "default" in a real cluster, is off
+    // on the test control plane, and pod delivery's projected token needs a ServiceAccount.
+    spec: {
+      serviceAccountName: "default",
+      containers: [{ name: "c", image: "registry.example/agent:1" }],
+    },
   };
 }
 

@@ -3,11 +3,13 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  DELIVERED_LABEL,
   type DeliveryConfig,
   formatResolution,
   INIT_CONTAINER,
   installArgs,
   type PatchOp,
+  parseResolution,
   podPatch,
   RESOLVED_ANNOTATION,
   type ResolvedSkill,
@@ -150,7 +152,7 @@ test("a pod without annotations, volumes or init containers is patched with whol
   const ops = podPatch(pod, [A], CFG);
   assert.deepEqual(
     ops.filter((o) => !o.path.includes("/containers/")).map((o) => o.path),
-    ["/metadata/annotations", "/spec/volumes", "/spec/initContainers"],
+    ["/metadata/labels", "/metadata/annotations", "/spec/volumes", "/spec/initContainers"],
   );
   const out = apply(pod, ops) as Pod;
   assert.equal(out.spec.initContainers.length, 1);
@@ -191,8 +193,13 @@ test("mutatePod binds a pod once (idempotent on reinvocation); checkPodDelivery 
   });
   const pod = {
     metadata: { name: "p", annotations: { "skills.palyra.dev/skills": A.skillId } },
-    spec: { containers: [{ name: "c", image: "x" }] },
+    spec: { serviceAccountName: "agent", containers: [{ name: "c", image: "x" }] },
   };
+  // No ServiceAccount, no token to install with: a clear denial, not the API server's.
+  assert.match(
+    mutatePod(req({ ...pod, spec: { containers: [] } }), snap, CFG).message ?? "",
+    /spec\.serviceAccountName is not set/,
+  );
   const first = mutatePod(req(pod), snap, CFG);
   assert.ok(first.allowed && first.patch && first.patch.length > 0);
   const mutated = apply(pod, (first.patch ?? []) as PatchOp[]);
@@ -213,6 +220,15 @@ test("mutatePod binds a pod once (idempotent on reinvocation); checkPodDelivery 
     checkPodDelivery(req(relabelled), snap, CFG).message ?? "",
     /not the current resolution/,
   );
+  // The delivery label is part of what the operator writes.
+  const unlabelled = structuredClone(mutated) as Pod & {
+    metadata: { labels: Record<string, string> };
+  };
+  delete unlabelled.metadata.labels[DELIVERED_LABEL];
+  assert.match(
+    checkPodDelivery(req(unlabelled), snap, CFG).message ?? "",
+    /label skills\.palyra\.dev\/delivered/,
+  );
   // A pod that skipped the mutation entirely is refused too.
   assert.equal(checkPodDelivery(req(pod), snap, CFG).allowed, false);
   // A skill that does not resolve is denied by the mutating webhook itself.
@@ -223,5 +239,87 @@ test("mutatePod binds a pod once (idempotent on reinvocation); checkPodDelivery 
   assert.match(
     mutatePod(req(unknown), snap, CFG).message ?? "",
     /no Skill in namespace ns provides acme\.nope/,
+  );
+});
+
+test("the resolution annotation reads back exactly as written; anything else is not a resolution", () => {
+  assert.deepEqual(parseResolution(formatResolution([A, B])), [
+    { skillId: A.skillId, version: A.version, payloadSha256: A.payloadSha256 },
+    { skillId: B.skillId, version: B.version, payloadSha256: B.payloadSha256 },
+  ]);
+  for (const bad of [
+    "",
+    `${A.skillId}@1.0.0=sha256:${"a".repeat(63)}`,
+    `${A.skillId}@1.0.0=sha256:${"A".repeat(64)}`,
+    `${A.skillId}=sha256:${"a".repeat(64)}`,
+    `${formatResolution([A])},`,
+    `${formatResolution([A])} `,
+    `x@1=sha256:${"a".repeat(64)},`.repeat(400),
+  ]) {
+    assert.equal(parseResolution(bad), undefined, JSON.stringify(bad.slice(0, 80)));
+  }
+});
+
+test("a running pod keeps its resolution and delivery label; a pod naming no skills may carry neither", () => {
+  const snap = {
+    skillsWithId: () => [],
+    policies: () => [],
+    namespaceLabels: () => ({}),
+    trustStore: () => undefined,
+    signingKeyOf: () => undefined,
+  };
+  const bound = {
+    metadata: {
+      name: "p",
+      labels: { [DELIVERED_LABEL]: "true", app: "a" },
+      annotations: {
+        "skills.palyra.dev/skills": A.skillId,
+        [RESOLVED_ANNOTATION]: formatResolution([A]),
+      },
+    },
+    spec: { containers: [] },
+  };
+  const update = (object: unknown, operation: "UPDATE" | "CREATE" = "UPDATE") => ({
+    uid: "u",
+    kind: { group: "", version: "v1", kind: "Pod" },
+    resource: { group: "", version: "v1", resource: "pods" },
+    namespace: "ns",
+    name: "p",
+    operation,
+    userInfo: { username: "tina" },
+    object: object as Record<string, unknown>,
+    oldObject: bound as unknown as Record<string, unknown>,
+  });
+  // Other labels may change.
+  const relabelled = structuredClone(bound);
+  relabelled.metadata.labels.app = "b";
+  assert.equal(checkPodDelivery(update(relabelled), snap, CFG).allowed, true);
+  const stripped = structuredClone(bound);
+  stripped.metadata.labels = { app: "a" } as typeof bound.metadata.labels;
+  assert.match(
+    checkPodDelivery(update(stripped), snap, CFG).message ?? "",
+    /label skills\.palyra\.dev\/delivered records what the pod was installed with and cannot change/,
+  );
+  const swapped = structuredClone(bound);
+  swapped.metadata.annotations[RESOLVED_ANNOTATION] = formatResolution([
+    { ...A, payloadSha256: "f".repeat(64) },
+  ]);
+  assert.equal(checkPodDelivery(update(swapped), snap, CFG).allowed, false);
+  // Created with the operator's marks but naming no skills: refused.
+  const forged = {
+    metadata: {
+      name: "p",
+      labels: { [DELIVERED_LABEL]: "true" },
+      annotations: { [RESOLVED_ANNOTATION]: formatResolution([A]) },
+    },
+    spec: { containers: [] },
+  };
+  assert.match(
+    checkPodDelivery(update(forged, "CREATE"), snap, CFG).message ?? "",
+    /annotation skills\.palyra\.dev\/resolved and label skills\.palyra\.dev\/delivered are written by the operator/,
+  );
+  assert.equal(
+    checkPodDelivery(update({ metadata: { name: "p" }, spec: {} }, "CREATE"), snap, CFG).allowed,
+    true,
   );
 });

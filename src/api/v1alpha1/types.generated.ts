@@ -107,6 +107,8 @@ export interface SkillStatus {
   keyId?: string;
   /** The signing key itself (64 lower-case hex), so that every replica can bind pods to it without holding the artifact. */
   publicKey?: string;
+  /** Pods in this namespace installed with this skill id and a payload no Skill enables now (pod delivery). They keep the bytes they were given until restarted, or until the operator evicts them (--evict-stale-pods). Absent when there are none. */
+  stalePods?: number;
   /** How the signing key was trusted. */
   trustDecision?: "allowlisted" | "tofu_pinned" | "tofu_newly_pinned";
   /** Summary of the security audit. */

@@ -53,6 +53,13 @@ export interface SkillReconcilerDeps {
   now?: () => Date;
   /** Asks for the policy to be reconciled again (its status lists the pins). */
   policyChanged?: (name: string) => void;
+  /**
+   * Delivery: the pods of the Skill's namespace installed with its skill id and a payload no
+   * Skill enables now, given the Skill as it is about to be written (names for messages).
+   */
+  stalePods?: (skill: Skill) => { names: string; count: number; why: string } | undefined;
+  /** Whether stale pods are evicted, for the message that tells of them. */
+  evictsStalePods?: boolean;
 }
 
 const skillTarget = (skill: Skill) => ({
@@ -129,6 +136,19 @@ export class SkillReconciler {
     // fetch ends; nothing is written meanwhile. The requeue is only a safety net.
     if ("waiting" in observation) return { requeueAfterMs: 120_000 };
     const decision = decideSkill(observation);
+    const stale = d.stalePods?.({ ...skill, status: decision.status });
+    if (stale && stale.count > 0) decision.status = { ...decision.status, stalePods: stale.count };
+    if (stale && stale.count > (skill.status?.stalePods ?? 0)) {
+      decision.events.push({
+        type: "Warning",
+        reason: "StalePods",
+        message: `${stale.count} pod(s) in ${skill.metadata.namespace} still run ${skill.spec.skillId} with a payload no Skill there enables now (${stale.why}): ${stale.names}; ${
+          d.evictsStalePods
+            ? "the operator evicts them once the verdict is final (PodDisruptionBudgets respected)"
+            : "they keep the bytes they were given until restarted (or turn on --evict-stale-pods)"
+        }`,
+      });
+    }
 
     if (decision.pin) {
       const ts = observation.trustStore;

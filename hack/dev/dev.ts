@@ -4,7 +4,9 @@
  * Starts kube-apiserver + etcd on 127.0.0.1, installs the CRDs, serves freshly signed example
  * artifacts from an HTTPS server on 127.0.0.1 (its own CA, passed to the Skills as caBundle),
  * runs the operator, applies a policy and six Skills, and prints `kubectl get skills -A` each
- * time a state changes. Ctrl-C stops everything it started.
+ * time a state changes. Once they settled: a four-eyes approval, the admission webhook at work,
+ * and pod delivery (a pod bound to the verified payload, its installer run here, then the
+ * artifact server swapping its bytes). Ctrl-C stops everything it started.
  *
  *   node hack/dev/dev.ts          keep running until Ctrl-C
  *   node hack/dev/dev.ts --once   exit 0 once every Skill reached its expected state (CI smoke)
@@ -18,10 +20,13 @@ import { OPERATOR_NODE_FLAGS } from "../../src/operator/runtime.ts";
 import { ensureBinaries, startControlPlane } from "../control-plane/launcher.ts";
 import { ARTIFACT_HOST, ArtifactServer } from "./artifact-server.ts";
 import { skillArtifact } from "./artifacts.ts";
+import { showPodDelivery } from "./pod-delivery.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const once = process.argv.includes("--once");
 const LOG_DIR = join(ROOT, ".cache/dev");
+/** The image the chart gives --pod-delivery-image: its repository and appVersion. */
+const DELIVERY_IMAGE = chartImage();
 
 /** What each example Skill should end up as, and why (before the reviewer approves). */
 const EXPECTED: Record<string, { state: string; reason: string }> = {
@@ -79,6 +84,8 @@ async function main(): Promise<number> {
     });
     const globex = skillArtifact({ publisher: "globex", skillId: "globex.echo", keySeed: 11 });
     const initech = skillArtifact({ publisher: "initech", skillId: "initech.echo", keySeed: 13 });
+    // What the artifact server swaps echo-http's bytes for: signed with acme's key too.
+    const swapped = skillArtifact({ keySeed: 7, version: "6.6.6" });
     await server.start();
     const url = (name: string, bytes: Buffer) => server.put(`${name}.palyra-skill`, bytes);
     console.log(`dev: artifact server at ${server.url("")} (own CA)`);
@@ -221,6 +228,10 @@ async function main(): Promise<number> {
         "palyra-system",
         "--webhook-bind-address",
         "127.0.0.1:0",
+        // Pods naming skills get an installer of this image (no --webhook-service: the pods
+        // reach this process at https://127.0.0.1:<port>, which its certificate names).
+        "--pod-delivery-image",
+        DELIVERY_IMAGE,
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -229,7 +240,9 @@ async function main(): Promise<number> {
     operator.once("exit", (code) => {
       if (!stopping) console.error(`dev: the operator exited (${code}); see ${logFile}`);
     });
-    console.log(`dev: operator started (JSON logs in ${logFile})`);
+    console.log(
+      `dev: operator started with --pod-delivery-image ${DELIVERY_IMAGE} (JSON logs in ${logFile})`,
+    );
     // Skills applied through the webhooks: each records who wrote it (for four-eyes approvals).
     await webhooksInEffect(kubectl, skills[0]);
     kubectl(["apply", "--server-side", "-f", "-"], skills.map((r) => JSON.stringify(r)).join("\n"));
@@ -273,10 +286,18 @@ async function main(): Promise<number> {
         console.log("dev: every Skill reached its expected state");
         const approved = await showApproval(kubectl, plane.kubeconfig);
         const shown = await showWorkloads(kubectl);
+        const delivered = await showPodDelivery({
+          kubectl,
+          server,
+          path: "echo-http.palyra-skill",
+          verified: acme,
+          swapped,
+          dir: join(LOG_DIR, "pods"),
+        });
         console.log(`--- kubectl get skills -A\n${kubectl(["get", "skills", "-A"])}`);
         if (once) {
           await stopAll();
-          return shown && approved ? 0 : 1;
+          return shown && approved && delivered ? 0 : 1;
         }
       }
       if (once && Date.now() > deadline) {
@@ -435,6 +456,22 @@ async function showWorkloads(
     `  Skill initech-echo-2 (strict policy):  ${skillDenied ? `denied: ${skillDenied}` : "ADMITTED"}\n`,
   );
   return admitted.ok && !denied.ok && !twin.ok && skillDenied !== "";
+}
+
+function chartImage(): string {
+  const chart = join(ROOT, "charts/palyra-skills-operator");
+  try {
+    const repository = /^ {2}repository: *(\S+)/m.exec(
+      readFileSync(join(chart, "values.yaml"), "utf8"),
+    )?.[1];
+    const version = /^appVersion: *"?([^"\s]+)"?/m.exec(
+      readFileSync(join(chart, "Chart.yaml"), "utf8"),
+    )?.[1];
+    if (repository && version) return `${repository}:${version}`;
+  } catch {
+    // the placeholder below
+  }
+  return "palyra/palyra-skills-operator:dev";
 }
 
 function skill(

@@ -1,16 +1,21 @@
 /**
  * make dev, end to end: its own control plane, CRDs, HTTPS artifact server, operator and seven
  * example Skills, run with --once so it exits when every Skill reached its expected state and
- * the approval and webhook demonstrations went as expected.
+ * the approval, webhook and pod delivery demonstrations went as expected.
  */
 
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
+import { skillArtifact } from "../../hack/dev/artifacts.ts";
 
 const DEV = new URL("../../hack/dev/dev.ts", import.meta.url).pathname;
 
-test("make dev brings up the operator, the examples reach Enabled and Quarantined with their reasons, and the webhook admits one Deployment and denies another", () => {
+// make dev's artifacts are deterministic: echo-http's, and what the artifact server swaps it for.
+const VERIFIED = skillArtifact({ keySeed: 7 }).payloadSha256;
+const SWAPPED = skillArtifact({ keySeed: 7, version: "6.6.6" }).payloadSha256;
+
+test("make dev brings up the operator, the examples reach Enabled and Quarantined with their reasons, the webhook admits one Deployment and denies another, and a pod gets the verified payload, even after the source swapped its bytes", () => {
   const run = spawnSync(process.execPath, [DEV, "--once"], { encoding: "utf8", timeout: 240_000 });
   assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
   const out = run.stdout;
@@ -56,4 +61,59 @@ test("make dev brings up the operator, the examples reach Enabled and Quarantine
     out,
     /Skill initech-echo-2 \(strict policy\): +denied: .*can never be admitted by policy strict/,
   );
+  // Pod delivery: the pod comes back bound to the verified payload, with the installer.
+  const delivery = out.slice(out.indexOf("dev: pod delivery"));
+  assert.match(delivery, /^dev: pod delivery/, out);
+  assert.match(
+    delivery,
+    new RegExp(
+      `annotation skills\\.palyra\\.dev/resolved: acme\\.echo_http@1\\.0\\.0=sha256:${VERIFIED}\n`,
+    ),
+  );
+  assert.match(
+    delivery,
+    /initContainers\[0\] palyra-skills-install {2}image palyra\/palyra-skills-operator:\S+\n {6}command node \/app\/bin\/palyra-skill\.mjs\n {6}args {4}install --from https:\/\/127\.0\.0\.1:\d+ --token-file \S+ --ca-env PALYRA_OPERATOR_CA --dir \S+ --expect acme\.echo_http,/,
+  );
+  assert.match(
+    delivery,
+    /containers agent: palyra-skills at \/var\/run\/palyra\/skills \(read-only\)/,
+  );
+  // Its init container's command, run by make dev: the tree, with the payload it was checked against.
+  assert.match(
+    delivery,
+    /\$ PALYRA_OPERATOR_CA=.* node bin\/palyra-skill\.mjs install --from https:\/\/127\.0\.0\.1:\d+ /,
+  );
+  assert.match(
+    delivery,
+    /skills\.package\.install skill_id=acme\.echo_http version=1\.0\.0 .*\n {2}exit 0\n/,
+  );
+  for (const file of ["skill.toml", "modules/echo.wasm", "artifact.palyra-skill", "verdict.json"]) {
+    assert.match(
+      delivery,
+      new RegExp(`\\d+ {2}acme\\.echo_http/${file.replace(".", "\\.")}\n`),
+      file,
+    );
+  }
+  assert.match(
+    delivery,
+    new RegExp(
+      `verdict\\.json: version 1\\.0\\.0, payloadSha256 ${VERIFIED} \\(the payload the operator verified\\)`,
+    ),
+  );
+  // The source swaps its bytes: the install yields the verified payload or refuses, never the
+  // swapped bytes; the swapped bytes themselves are refused against the pod's resolution.
+  assert.match(delivery, /artifact server now swaps echo-http\.palyra-skill/);
+  assert.match(delivery, /pod agent-2, created after the swap: +resolved to the same payload/);
+  assert.match(
+    delivery,
+    new RegExp(
+      `its init container's command: +(installed the verified payload sha256 ${VERIFIED}|refused, nothing written)`,
+    ),
+  );
+  assert.match(
+    delivery,
+    /the new bytes, installed against it: +refused, nothing written: error\[INSTALL_PAYLOAD_MISMATCH\]/,
+  );
+  assert.ok(!out.includes(SWAPPED), "the swapped payload was never installed");
+  assert.doesNotMatch(delivery, /INSTALLED|WROTE FILES|RESOLVED/);
 });

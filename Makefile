@@ -132,6 +132,7 @@ bench: install control-plane
 	npm run bench:verify
 	npm run bench:controller
 	npm run bench:webhook
+	npm run bench:delivery
 	npm run bench:scale -- --soak-seconds 120
 
 # The container image (Dockerfile) and the kind end-to-end run need a Docker engine; without

@@ -4,6 +4,7 @@
  * signing key, provenance builder, and optionally a wildcard-egress manifest the audit fails.
  */
 
+import { createCipheriv } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { buildArtifact } from "../../src/artifact/build.ts";
 import { type SigningKey, signingKeyFromSeed } from "../../src/artifact/ed25519.ts";
@@ -20,6 +21,25 @@ export interface SkillArtifactOptions {
   /** Ask for wildcard HTTP egress, which the default audit policy rejects. */
   wildcardEgress?: boolean;
   builderId?: string;
+  /**
+   * Bulk for size benchmarks: this many extra asset bytes, deterministic but incompressible
+   * (AES-CTR keystream), as assets/pad-<i>.bin entries of at most 16 MiB each (the format's
+   * entry limit), so the artifact grows by about this much. Absent or 0: no extra asset.
+   */
+  padBytes?: number;
+}
+
+/** The format's per-entry limit (DEFAULT_ARCHIVE_LIMITS.maxEntryBytes). */
+const PAD_ENTRY_BYTES = 16 * 1024 * 1024;
+
+function padAssets(total: number, seed: number): { path: string; data: Buffer }[] {
+  const cipher = createCipheriv("aes-256-ctr", Buffer.alloc(32, seed), Buffer.alloc(16));
+  const assets: { path: string; data: Buffer }[] = [];
+  for (let left = total; left > 0; left -= PAD_ENTRY_BYTES) {
+    const n = Math.min(left, PAD_ENTRY_BYTES);
+    assets.push({ path: `pad-${assets.length}.bin`, data: cipher.update(Buffer.alloc(n)) });
+  }
+  return assets;
 }
 
 export interface SkillArtifact {
@@ -67,7 +87,10 @@ export function skillArtifact(opts: SkillArtifactOptions = {}): SkillArtifact {
   const built = buildArtifact({
     manifestToml: toml,
     modules: [{ path: "echo.wasm", data: file("modules/echo.wasm") }],
-    assets: [{ path: "prompt.txt", data: file("assets/prompt.txt") }],
+    assets: [
+      { path: "prompt.txt", data: file("assets/prompt.txt") },
+      ...padAssets(opts.padBytes ?? 0, opts.keySeed ?? 7),
+    ],
     sbom: file("sbom.cdx.json"),
     provenance: Buffer.from(JSON.stringify(provenance, null, 2)),
     signingKey: key,

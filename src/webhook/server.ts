@@ -77,8 +77,13 @@ export interface WebhookServerOptions {
   maxConcurrentReviews?: number;
   /** Request bytes (by Content-Length) of the reviews in flight, at most (default 32 MiB). */
   maxInflightBytes?: number;
+  /**
+   * Artifact downloads (delivery) at once; more are answered 429 (default 64). Their own slots,
+   * so that pods downloading (or stalling) never take admission reviews' slots.
+   */
+  maxConcurrentDownloads?: number;
   /** A review refused for load (429). */
-  onShed?: (reason: "concurrency" | "bytes") => void;
+  onShed?: (reason: "concurrency" | "bytes" | "downloads") => void;
   /** Verified artifacts served to pods on the same server (delivery), when configured. */
   artifacts?: ArtifactEndpointDeps;
   /** Pods are bound to exact payloads (delivery) when this gives a configuration. */
@@ -90,6 +95,7 @@ export class WebhookServer {
   #server: Server | undefined;
   #inflight = 0;
   #inflightBytes = 0;
+  #downloads = 0;
 
   constructor(opts: WebhookServerOptions) {
     this.#opts = opts;
@@ -112,18 +118,31 @@ export class WebhookServer {
     const bodyLimit = o.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
     // Anyone who reaches the port can send bodies: bound what is held at once, before reading.
     app.use((req: Request, res: Response, next: () => void) => {
-      // Artifact downloads (delivery) share the concurrency cap: each may cost a TokenReview.
-      const artifact = req.method === "GET" && req.path.startsWith("/v1/artifacts/");
-      if (req.method !== "POST" && !artifact) return next();
-      if (artifact && this.#inflight >= (o.maxConcurrentReviews ?? 64)) {
-        o.onShed?.("concurrency");
-        res
-          .status(429)
-          .set("Retry-After", "1")
-          .json({ error: { code: "TOO_MANY_REQUESTS", message: "too many requests in flight" } });
-        return;
+      // Artifact downloads (delivery) have slots of their own: each may cost a TokenReview and
+      // last as long as its reader (bounded by sendBytes), and reviews must never wait on them.
+      if (req.method === "GET" && req.path.startsWith("/v1/artifacts/")) {
+        if (this.#downloads >= (o.maxConcurrentDownloads ?? 64)) {
+          o.onShed?.("downloads");
+          res
+            .status(429)
+            .set("Retry-After", "1")
+            .json({
+              error: { code: "TOO_MANY_REQUESTS", message: "too many downloads in flight" },
+            });
+          return;
+        }
+        this.#downloads++;
+        let done = false;
+        const release = () => {
+          if (!done) this.#downloads--;
+          done = true;
+        };
+        res.once("finish", release);
+        res.once("close", release);
+        return next();
       }
-      const declared = artifact ? 0 : Number(req.headers["content-length"] ?? bodyLimit);
+      if (req.method !== "POST") return next();
+      const declared = Number(req.headers["content-length"] ?? bodyLimit);
       if (Number.isFinite(declared) && declared > bodyLimit) {
         // Refused before a byte of the body is read, and the connection is not kept for it.
         res.status(413).set("Connection", "close").type("text/plain").send("review too large\n");

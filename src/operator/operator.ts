@@ -493,7 +493,8 @@ export class Operator {
 
   /** Pods or twins changed: the Skills whose stale count is now wrong are reconciled again. */
   #staleCountsChanged(namespace: string, skillId: string): void {
-    this.#stalePodQueue?.add(`${namespace}/${skillId}`);
+    if (this.#podIndex.using(namespace, skillId).length > 0)
+      this.#stalePodQueue?.add(`${namespace}/${skillId}`);
     for (const s of this.#skillIndex.get(namespace)?.get(skillId)?.values() ?? []) {
       if (s.metadata.deletionTimestamp) continue;
       const count = this.#stalePodsOf(s)?.count ?? 0;

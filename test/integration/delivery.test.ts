@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,6 +56,40 @@ async function token(namespace: string, audiences = ["skills.palyra.dev"]): Prom
   return (r.body as { status: { token: string } }).status.token;
 }
 
+const scratchDirs: string[] = [];
+/** A temporary directory, removed after the file's tests. */
+function scratch(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratchDirs.push(dir);
+  return dir;
+}
+
+/** A token bound to a Secret that is then deleted: no longer valid, like a deleted pod's. */
+async function goneToken(namespace: string): Promise<string> {
+  const name = `bound-${Math.random().toString(16).slice(2, 8)}`;
+  const secret = await kube("POST", `/api/v1/namespaces/${namespace}/secrets`, {
+    metadata: { name },
+  });
+  assert.equal(secret.status, 201, secret.body.message);
+  const uid = (secret.body.metadata as { uid: string }).uid;
+  await kube("POST", `/api/v1/namespaces/${namespace}/serviceaccounts`, {
+    metadata: { name: "agent" },
+  });
+  const r = await kube("POST", `/api/v1/namespaces/${namespace}/serviceaccounts/agent/token`, {
+    apiVersion: "authentication.k8s.io/v1",
+    kind: "TokenRequest",
+    spec: {
+      audiences: ["skills.palyra.dev"],
+      expirationSeconds: 600,
+      boundObjectRef: { apiVersion: "v1", kind: "Secret", name, uid },
+    },
+  });
+  assert.ok(r.status < 300, r.body.message);
+  const deleted = await kube("DELETE", `/api/v1/namespaces/${namespace}/secrets/${name}`);
+  assert.equal(deleted.status, 200, deleted.body.message);
+  return (r.body as { status: { token: string } }).status.token;
+}
+
 function get(
   port: number,
   path: string,
@@ -90,7 +124,7 @@ function get(
 
 /** The init container's command, as a process: install acme.echo_http from a replica. */
 async function installFrom(port: number) {
-  const dir = mkdtempSync(join(tmpdir(), "palyra-delivery-"));
+  const dir = scratch("palyra-delivery-");
   const tokenFile = join(dir, "token");
   const caFile = join(dir, "ca.crt");
   writeFileSync(tokenFile, await token(tenant.ns));
@@ -183,6 +217,7 @@ before(async () => {
 });
 
 after(async () => {
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
   await deleteWebhookConfigurations(identity.fullname);
   const forbidden = await forbiddenRequests(operator);
   const code = await operator.stop();
@@ -300,7 +335,7 @@ describe("binding pods to exact payloads", () => {
     assert.match(denied.body.message ?? "", /no Skill in namespace .* provides acme\.unknown/);
     // No kubelet runs here: run the init container's command as a process, with a token for
     // the pod's ServiceAccount and the CA the pod carries.
-    const dir = mkdtempSync(join(tmpdir(), "palyra-pod-"));
+    const dir = scratch("palyra-pod-");
     const tokenFile = join(dir, "token");
     writeFileSync(tokenFile, podToken);
     mkdirSync(join(dir, "skills"));
@@ -490,6 +525,12 @@ describe("serving verified bytes", () => {
         /NOT_FOUND/,
       ],
       ["garbage token", get(operator.webhookPort, path, "not-a-token"), 401, /UNAUTHENTICATED/],
+      [
+        "a token whose bound object is gone (as a deleted pod's)",
+        goneToken(tenant.ns).then((t) => get(operator.webhookPort, path, t)),
+        401,
+        /UNAUTHENTICATED/,
+      ],
     ];
     for (const [what, pending, status, pattern] of refusals) {
       const r = await pending;
@@ -508,7 +549,7 @@ describe("serving verified bytes", () => {
   });
 
   test("the init container's form (--expect, --ca-env): every skill checked before any is written", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "palyra-delivery-"));
+    const dir = scratch("palyra-delivery-");
     const tokenFile = join(dir, "token");
     writeFileSync(tokenFile, await token(tenant.ns));
     const expect = (payload: string) => `acme.echo_http,${digest},${payload},${ECHO.publicKeyHex}`;

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, request as httpRequest } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -123,13 +123,17 @@ before(async () => {
   port = (hostile.address() as AddressInfo).port;
 });
 
+const dirs: string[] = [];
+
 after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   hostile.closeAllConnections();
   hostile.close();
 });
 
 function install(digest: string, payload = ECHO.payloadSha256, key = ECHO.publicKeyHex) {
   const dir = mkdtempSync(join(tmpdir(), "palyra-hostile-"));
+  dirs.push(dir);
   writeFileSync(join(dir, "token"), "a-token");
   writeFileSync(join(dir, "ca.crt"), ca);
   mkdirSync(join(dir, "skills"));

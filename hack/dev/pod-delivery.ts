@@ -8,7 +8,6 @@
  * verified), and the new bytes, installed against the pod's resolution, are refused.
  */
 
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   existsSync,
@@ -24,6 +23,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ArtifactServer } from "./artifact-server.ts";
 import type { SkillArtifact } from "./artifacts.ts";
+import { runProcess } from "./run-process.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BIN = join(ROOT, "bin/palyra-skill.mjs");
@@ -343,28 +343,5 @@ function httpsGet(url: string, ca: string): Promise<Buffer> {
     req.on("timeout", () => req.destroy(new Error(`${url}: no answer in time`)));
     req.on("error", reject);
     req.end();
-  });
-}
-
-function runProcess(
-  command: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding("utf8").on("data", (c: string) => {
-      stderr += c;
-    });
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
   });
 }

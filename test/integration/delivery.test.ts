@@ -7,7 +7,6 @@
  */
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
@@ -16,6 +15,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ArtifactServer } from "../../hack/dev/artifact-server.ts";
 import { skillArtifact } from "../../hack/dev/artifacts.ts";
+import { runProcess } from "../../hack/dev/run-process.ts";
 import { type ChartIdentity, chartIdentity } from "../support/chart.ts";
 import { installCrds } from "../support/crds.ts";
 import { kube, waitFor } from "../support/kube.ts";
@@ -152,29 +152,6 @@ async function installFrom(port: number) {
     join(dir, "skills"),
   ]);
   return { run, dir };
-}
-
-function runProcess(
-  command: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding("utf8").on("data", (c: string) => {
-      stderr += c;
-    });
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
 }
 
 // The chart's image, as its Deployment passes it to --pod-delivery-image.

@@ -143,6 +143,9 @@ async function installExpected(
       maxBytes: DEFAULT_ARCHIVE_LIMITS.maxArtifactBytes,
       skillId: e.skillId,
     });
+    // Checked now so that nothing is written unless every skill passes; only the bytes are
+    // kept, and installSkill verifies again: memory for several large skills (inflated entries)
+    // matters more under the init container's limit than a second verification's CPU.
     await verifyForInstall(bytes, e);
     fetched.push(bytes);
   }

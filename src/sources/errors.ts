@@ -19,6 +19,12 @@ export type SourceErrorCode =
   | "SOURCE_DIGEST_MISMATCH"
   | "SOURCE_ABORTED"
   | "SOURCE_NOT_FOUND"
+  /** A registry refused the credentials, or has none it accepts from us (OCI). */
+  | "SOURCE_AUTH_FAILED"
+  /** A registry answered 429; retried after its Retry-After (OCI). */
+  | "SOURCE_RATE_LIMITED"
+  /** A registry's manifest is not a skill's (an index, another artifact type, two layers...). */
+  | "SOURCE_MANIFEST_INVALID"
   | "SOURCE_UNSUPPORTED"
   | "SOURCE_INVALID";
 
@@ -30,6 +36,7 @@ const TRANSIENT: ReadonlySet<SourceErrorCode> = new Set<SourceErrorCode>([
   "SOURCE_TRUNCATED",
   "SOURCE_NOT_FOUND",
   "SOURCE_BUSY",
+  "SOURCE_RATE_LIMITED",
 ]);
 
 export class SourceError extends Error {
@@ -37,13 +44,22 @@ export class SourceError extends Error {
   declare readonly transient: boolean;
   /** What the message leaves out for tenants (an internal target's answer): for the log only. */
   declare readonly detail: string | undefined;
+  /** The source asked to be left alone this long (a registry's Retry-After). */
+  declare readonly retryAfterMs: number | undefined;
 
-  constructor(code: SourceErrorCode, message: string, transient?: boolean, detail?: string) {
+  constructor(
+    code: SourceErrorCode,
+    message: string,
+    transient?: boolean,
+    detail?: string,
+    retryAfterMs?: number,
+  ) {
     super(message);
     this.name = "SourceError";
     this.code = code;
     this.transient = transient ?? TRANSIENT.has(code);
     this.detail = detail;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 

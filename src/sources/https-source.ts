@@ -14,7 +14,7 @@
 
 import { createHash } from "node:crypto";
 import { type LookupAddress, type LookupAllOptions, type LookupOptions, lookup } from "node:dns";
-import type { IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { Agent, request } from "node:https";
 import { isIP, type LookupFunction } from "node:net";
 import { createSecureContext, type SecureContext } from "node:tls";
@@ -44,6 +44,28 @@ export interface FetchHttpsOptions {
    * returning false fails the fetch with SOURCE_BUSY (transient).
    */
   onBodyBytes?: ((n: number) => boolean) | undefined;
+}
+
+/** A request with a method, headers and a body (registries): the same limits and address rules. */
+export interface HttpsRequestOptions extends FetchHttpsOptions {
+  method?: "GET" | "HEAD" | "PUT" | "POST" | "PATCH";
+  /** Added to (and overriding) the defaults: Accept, Accept-Encoding, User-Agent. */
+  headers?: Record<string, string>;
+  body?: Buffer;
+  /** Largest body read from an answer that is not 2xx (default 64 KiB); a longer one is cut. */
+  maxErrorBytes?: number;
+}
+
+export interface HttpsResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  bytes: Buffer;
+  /** SHA-256 of exactly `bytes`. */
+  sha256: string;
+  /** The URL that answered (after redirects). */
+  url: string;
+  /** The peer is in a range the policy treats as internal: do not echo its answer to tenants. */
+  internal: boolean;
 }
 
 export interface FetchedArtifact {
@@ -83,6 +105,28 @@ function secureContextFor(caBundlePem: string): SecureContext {
 }
 
 export async function fetchHttps(url: string, opts: FetchHttpsOptions): Promise<FetchedArtifact> {
+  const res = await httpsRequest(url, { ...opts, maxErrorBytes: 0 });
+  if (res.status < 200 || res.status >= 300) {
+    const transient = res.status >= 500 || res.status === 429 || res.status === 408;
+    throw new SourceError(
+      "SOURCE_HTTP_ERROR",
+      res.internal
+        ? `${redactUrl(res.url)} answered an HTTP error status (not shown: internal address)`
+        : `${redactUrl(res.url)} answered HTTP ${res.status}`,
+      transient,
+      res.internal ? `HTTP ${res.status}` : undefined,
+    );
+  }
+  return { bytes: res.bytes, sha256: res.sha256, url: res.url };
+}
+
+/**
+ * One HTTPS exchange under the limits of fetchHttps, answered whatever its status: a 2xx body is
+ * read under maxBytes (and the streaming hooks), another status's body under maxErrorBytes.
+ * GET and HEAD follow redirects (https only, at most maxRedirects); an Authorization header is
+ * never sent on to another origin (a registry redirecting a blob to storage).
+ */
+export async function httpsRequest(url: string, opts: HttpsRequestOptions): Promise<HttpsResponse> {
   let current: URL;
   try {
     current = new URL(url);
@@ -99,14 +143,17 @@ export async function fetchHttps(url: string, opts: FetchHttpsOptions): Promise<
     keepAlive: false,
     ...(opts.caBundlePem ? { secureContext: secureContextFor(opts.caBundlePem) } : {}),
   });
+  const method = opts.method ?? "GET";
+  const follows = method === "GET" || method === "HEAD";
+  let headers = { ...(opts.headers ?? {}) };
   try {
     const maxRedirects = opts.maxRedirects ?? 3;
     for (let hop = 0; ; hop++) {
-      const { res, remoteAddress } = await get(current, agent, opts, signal, deadline);
+      const { res, remoteAddress } = await get(current, agent, opts, signal, deadline, headers);
       // What an internal target (an allowed exception) answered is not echoed back.
       const internal = isInternalPeer(opts.addressPolicy, remoteAddress);
       const status = res.statusCode ?? 0;
-      if (REDIRECTS.has(status)) {
+      if (follows && REDIRECTS.has(status)) {
         res.resume();
         const location = res.headers.location;
         if (!location)
@@ -128,28 +175,44 @@ export async function fetchHttps(url: string, opts: FetchHttpsOptions): Promise<
             `${redactUrl(current)} redirects to ${redactUrl(next)}, which is not https`,
           );
         }
+        if (next.origin !== current.origin) {
+          // Credentials are for the origin that asked for them.
+          headers = Object.fromEntries(
+            Object.entries(headers).filter(([k]) => k.toLowerCase() !== "authorization"),
+          );
+        }
         current = next;
         continue;
       }
-      if (status < 200 || status >= 300) {
+      const ok = status >= 200 && status < 300;
+      if (method === "HEAD" || (!ok && (opts.maxErrorBytes ?? 64 * 1024) === 0)) {
         res.resume();
-        const transient = status >= 500 || status === 429 || status === 408;
-        throw new SourceError(
-          "SOURCE_HTTP_ERROR",
-          internal
-            ? `${redactUrl(current)} answered an HTTP error status (not shown: internal address)`
-            : `${redactUrl(current)} answered HTTP ${status}`,
-          transient,
-          internal ? `HTTP ${status}` : undefined,
-        );
+        return {
+          status,
+          headers: res.headers,
+          bytes: Buffer.alloc(0),
+          sha256: EMPTY_SHA256,
+          url: current.toString(),
+          internal,
+        };
       }
-      const { bytes, sha256 } = await readBody(res, current, opts, signal, deadline, internal);
-      return { bytes, sha256, url: current.toString() };
+      const limits: FetchHttpsOptions = ok
+        ? opts
+        : {
+            ...opts,
+            maxBytes: opts.maxErrorBytes ?? 64 * 1024,
+            onStart: undefined,
+            onBodyBytes: undefined,
+          };
+      const { bytes, sha256 } = await readBody(res, current, limits, signal, deadline, internal);
+      return { status, headers: res.headers, bytes, sha256, url: current.toString(), internal };
     }
   } finally {
     agent.destroy();
   }
 }
+
+const EMPTY_SHA256 = createHash("sha256").digest("hex");
 
 function abortError(url: URL, deadline: AbortSignal, totalMs: number): SourceError {
   return deadline.aborted
@@ -281,9 +344,10 @@ export function guardedLookup(
 function get(
   url: URL,
   agent: Agent,
-  opts: FetchHttpsOptions,
+  opts: HttpsRequestOptions,
   signal: AbortSignal,
   deadline: AbortSignal,
+  extraHeaders: Record<string, string> = {},
 ): Promise<{ res: IncomingMessage; remoteAddress: string | undefined }> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(abortError(url, deadline, opts.totalTimeoutMs ?? 120_000));
@@ -303,11 +367,14 @@ function get(
     let failure: SourceError | undefined;
     const req = request(url, {
       agent,
+      method: opts.method ?? "GET",
       ...(guard ? { lookup: guard } : {}),
       headers: {
         Accept: "application/octet-stream, */*",
         "Accept-Encoding": "identity",
         "User-Agent": opts.userAgent ?? "palyra-skills-operator",
+        ...extraHeaders,
+        ...(opts.body ? { "Content-Length": String(opts.body.length) } : {}),
       },
     });
     const fail = (error: SourceError) => {
@@ -366,7 +433,7 @@ function get(
       signal.removeEventListener("abort", onAbort);
       reject(failure ?? classify(error, url));
     });
-    req.end();
+    req.end(opts.body);
   });
 }
 

@@ -1,0 +1,257 @@
+/** OCI sources, the pure parts: references, manifests, challenges, credentials, Retry-After. */
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { test } from "node:test";
+import { credentialsFor, parseChallenge, tokenRequest } from "../../src/sources/oci/auth.ts";
+import { retryAfterMs } from "../../src/sources/oci/client.ts";
+import { OciManifestError, readSkillManifest } from "../../src/sources/oci/manifest.ts";
+import {
+  EMPTY_CONFIG_DIGEST,
+  EMPTY_CONFIG_MEDIA_TYPE,
+  MANIFEST_MEDIA_TYPE,
+  SKILL_ARTIFACT_TYPE,
+  SKILL_LAYER_MEDIA_TYPE,
+} from "../../src/sources/oci/media-types.ts";
+import {
+  formatOciReference,
+  parseOciReference,
+  registryHost,
+} from "../../src/sources/oci/reference.ts";
+
+const D = `sha256:${"a".repeat(64)}`;
+
+test("references: registry always named, tag or digest required, the distribution grammar", () => {
+  assert.deepEqual(parseOciReference("registry.example.com/acme/echo:1.0.0"), {
+    registry: "registry.example.com",
+    repository: "acme/echo",
+    tag: "1.0.0",
+  });
+  assert.deepEqual(parseOciReference(`127.0.0.1:5000/skills/echo_http@${D}`), {
+    registry: "127.0.0.1:5000",
+    repository: "skills/echo_http",
+    digest: D,
+  });
+  assert.deepEqual(parseOciReference(`localhost/echo:v1@${D}`), {
+    registry: "localhost",
+    repository: "echo",
+    tag: "v1",
+    digest: D,
+  });
+  assert.equal(registryHost(parseOciReference("[::1]:5000/echo:1")), "::1");
+  assert.equal(registryHost(parseOciReference("reg.example:443/echo:1")), "reg.example");
+  const round = `reg.example/a/b:1@${D}`;
+  assert.equal(formatOciReference(parseOciReference(round)), round);
+  for (const [bad, why] of [
+    ["", /1 to 1024/],
+    ["acme/echo:1", /not a registry host/],
+    ["echo:1", /name the registry/],
+    ["reg.example/acme/echo", /give a tag .* or a digest/],
+    ["https://reg.example/echo:1", /without a scheme/],
+    ["reg.example/Acme/echo:1", /lower-case/],
+    ["reg.example/acme//echo:1", /component ""/],
+    ["reg.example/echo:-bad", /tag "-bad"/],
+    [`reg.example/echo@sha512:${"a".repeat(128)}`, /only sha256/],
+    ["reg.example/echo@sha256:ABC", /64 lower-case hex/],
+    ["reg.example:99999/echo:1", /port/],
+    ["reg.example/echo :1", /white space/],
+    ["re_g.example/echo:1", /not a valid host name/],
+  ] as const) {
+    assert.throws(() => parseOciReference(bad), why, bad);
+  }
+});
+
+function manifest(over: Record<string, unknown> = {}, layers?: unknown[]) {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MANIFEST_MEDIA_TYPE,
+      artifactType: SKILL_ARTIFACT_TYPE,
+      config: { mediaType: EMPTY_CONFIG_MEDIA_TYPE, digest: EMPTY_CONFIG_DIGEST, size: 2 },
+      layers: layers ?? [
+        {
+          mediaType: SKILL_LAYER_MEDIA_TYPE,
+          digest: D,
+          size: 1234,
+          annotations: { "org.opencontainers.image.title": "echo.palyra-skill" },
+        },
+      ],
+      annotations: { "dev.palyra.skill.id": "acme.echo_http" },
+      ...over,
+    }),
+  );
+}
+
+test("manifests: one layer of our media type and artifact type; anything else is refused, saying what it is", () => {
+  const bytes = manifest();
+  const m = readSkillManifest(bytes, MANIFEST_MEDIA_TYPE, 64 * 1024 * 1024);
+  assert.equal(m.digest, `sha256:${createHash("sha256").update(bytes).digest("hex")}`);
+  assert.deepEqual(m.layer, { digest: D, size: 1234 });
+  assert.equal(m.annotations["dev.palyra.skill.id"], "acme.echo_http");
+  // Without artifactType, the config's media type names the artifact (OCI 1.1 guidance).
+  const older = manifest({
+    artifactType: undefined,
+    config: { mediaType: SKILL_ARTIFACT_TYPE, digest: EMPTY_CONFIG_DIGEST, size: 2 },
+  });
+  assert.equal(readSkillManifest(older, undefined, 1e9).layer.digest, D);
+  const layer = { mediaType: SKILL_LAYER_MEDIA_TYPE, digest: D, size: 1 };
+  for (const [what, body, type, why] of [
+    [
+      "an index",
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.index.v1+json",
+          manifests: [],
+        }),
+      ),
+      "application/vnd.oci.image.index.v1+json",
+      /image index/,
+    ],
+    [
+      "a container image",
+      manifest({
+        artifactType: undefined,
+        config: { mediaType: "application/vnd.oci.image.config.v1+json" },
+      }),
+      MANIFEST_MEDIA_TYPE,
+      /artifact type is "application\/vnd\.oci\.image\.config\.v1\+json"/,
+    ],
+    [
+      "another artifact type",
+      manifest({ artifactType: "application/vnd.cncf.helm.config.v1+json" }),
+      MANIFEST_MEDIA_TYPE,
+      /not application\/vnd\.palyra\.skill\.v1/,
+    ],
+    ["two layers", manifest({}, [layer, layer]), MANIFEST_MEDIA_TYPE, /exactly one layer .* has 2/],
+    ["no layer", manifest({}, []), MANIFEST_MEDIA_TYPE, /has 0/],
+    [
+      "the wrong layer media type",
+      manifest({}, [{ ...layer, mediaType: "application/vnd.oci.image.layer.v1.tar+gzip" }]),
+      MANIFEST_MEDIA_TYPE,
+      /layer's media type/,
+    ],
+    [
+      "a layer over the limit",
+      manifest({}, [{ ...layer, size: 65 * 1024 * 1024 }]),
+      MANIFEST_MEDIA_TYPE,
+      /more than the artifact limit/,
+    ],
+    [
+      "a bad layer digest",
+      manifest({}, [{ ...layer, digest: "sha256:xyz" }]),
+      MANIFEST_MEDIA_TYPE,
+      /layer's digest/,
+    ],
+    [
+      "a negative size",
+      manifest({}, [{ ...layer, size: -1 }]),
+      MANIFEST_MEDIA_TYPE,
+      /non-negative integer/,
+    ],
+    [
+      "a Docker manifest",
+      manifest({ mediaType: "application/vnd.docker.distribution.manifest.v2+json" }),
+      "application/vnd.docker.distribution.manifest.v2+json",
+      /Docker image manifest/,
+    ],
+    ["not JSON", Buffer.from("{"), MANIFEST_MEDIA_TYPE, /not JSON/],
+    [
+      "a duplicate key",
+      Buffer.from(`{"schemaVersion":2,"schemaVersion":2}`),
+      MANIFEST_MEDIA_TYPE,
+      /duplicate key "schemaVersion"/,
+    ],
+    [
+      "schemaVersion 1",
+      manifest({ schemaVersion: 1 }),
+      MANIFEST_MEDIA_TYPE,
+      /schemaVersion is not 2/,
+    ],
+  ] as const) {
+    assert.throws(
+      () => readSkillManifest(body, type, 64 * 1024 * 1024),
+      (e: unknown) => e instanceof OciManifestError && why.test(e.message),
+      what,
+    );
+  }
+});
+
+test("challenges: Basic and Bearer with quoted, comma-holding parameters; none is undefined", () => {
+  assert.deepEqual(
+    parseChallenge(
+      'Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"',
+    ),
+    {
+      scheme: "bearer",
+      realm: "https://auth.example/token",
+      service: "registry.example",
+      scope: "repository:a/b:pull,push",
+    },
+  );
+  assert.deepEqual(parseChallenge('Basic realm="Registry Realm"'), {
+    scheme: "basic",
+    realm: "Registry Realm",
+  });
+  assert.deepEqual(parseChallenge(["Negotiate", 'basic realm="x"']), {
+    scheme: "basic",
+    realm: "x",
+  });
+  assert.equal(parseChallenge(undefined), undefined);
+  assert.equal(parseChallenge("Negotiate abc"), undefined);
+  assert.equal(parseChallenge("Bearer service=x"), undefined, "a Bearer challenge needs a realm");
+});
+
+test("credentials from a Docker config: auth or username/password, keys as host, host:port or URL", () => {
+  const auth = Buffer.from("robot:s3cr:et").toString("base64");
+  const doc = JSON.stringify({
+    auths: {
+      "https://reg.example/v1/": { auth },
+      "127.0.0.1:5000": { username: "u", password: "p" },
+    },
+  });
+  assert.deepEqual(credentialsFor(doc, "reg.example"), { username: "robot", password: "s3cr:et" });
+  assert.deepEqual(credentialsFor(doc, "127.0.0.1:5000"), { username: "u", password: "p" });
+  assert.equal(credentialsFor(doc, "other.example"), undefined);
+  assert.throws(() => credentialsFor("{", "x"), /not JSON/);
+  assert.throws(() => credentialsFor("{}", "x"), /no "auths"/);
+  assert.throws(
+    () => credentialsFor(JSON.stringify({ auths: { x: { auth: "bm9jb2xvbg==" } } }), "x"),
+    /not user:password/,
+  );
+});
+
+test("token requests: https realms only; credentials only to the registry's own host", () => {
+  const same = tokenRequest(
+    { scheme: "bearer", realm: "https://reg.example/token", service: "reg" },
+    "reg.example",
+    "repository:a:pull",
+  );
+  assert.equal(same.sendCredentials, true);
+  assert.equal(same.url.searchParams.get("scope"), "repository:a:pull");
+  assert.equal(same.url.searchParams.get("service"), "reg");
+  const foreign = tokenRequest(
+    { scheme: "bearer", realm: "https://auth.elsewhere.example/token" },
+    "reg.example",
+    "repository:a:pull",
+  );
+  assert.equal(foreign.sendCredentials, false);
+  assert.throws(
+    () => tokenRequest({ scheme: "bearer", realm: "http://reg.example/token" }, "reg.example", "s"),
+    /not https/,
+  );
+  assert.throws(
+    () => tokenRequest({ scheme: "bearer", realm: "::" }, "reg.example", "s"),
+    /not a URL/,
+  );
+});
+
+test("Retry-After: seconds or an HTTP date, bounded to 10 minutes", () => {
+  const now = Date.parse("2026-12-06T12:00:00Z");
+  assert.equal(retryAfterMs("30", now), 30_000);
+  assert.equal(retryAfterMs("Sun, 06 Dec 2026 12:01:00 GMT", now), 60_000);
+  assert.equal(retryAfterMs("99999", now), 600_000);
+  assert.equal(retryAfterMs("Sun, 06 Dec 2026 11:00:00 GMT", now), 0);
+  assert.equal(retryAfterMs("soon", now), undefined);
+  assert.equal(retryAfterMs(undefined, now), undefined);
+});

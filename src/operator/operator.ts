@@ -42,6 +42,7 @@ import { AddressPolicy } from "../sources/address-policy.ts";
 import { ArtifactLoader, sourceRefOf } from "../sources/artifact-loader.ts";
 import { fetchHttps } from "../sources/https-source.ts";
 import { KubeObjectSource } from "../sources/object-source.ts";
+import { createOciFetcher } from "../sources/oci/fetcher.ts";
 import { type AdmissionSnapshot, guardedNamespaceLabels } from "../webhook/handlers.ts";
 import { Webhook, type WebhookConfig } from "../webhook/webhook.ts";
 import type { Logger } from "./log.ts";
@@ -275,6 +276,11 @@ export class Operator {
       // The API server is never an artifact source, whatever ranges are allowed.
       alwaysDeny: apiServerAddresses(cfg.kubeConfig),
     });
+    const objects = new KubeObjectSource(client, {
+      configMaps: this.#configMaps,
+      ...(this.#secrets ? { secrets: this.#secrets } : {}),
+    });
+    const timeouts = cfg.artifactTimeouts;
     this.#loader = new ArtifactLoader({
       ...(src.maxInflightBytes ? { maxInflightBytes: src.maxInflightBytes } : {}),
       ...(src.maxCacheBytes ? { maxCacheBytes: src.maxCacheBytes } : {}),
@@ -293,10 +299,14 @@ export class Operator {
               }
             : {}),
         }),
-      objects: new KubeObjectSource(client, {
-        configMaps: this.#configMaps,
-        ...(this.#secrets ? { secrets: this.#secrets } : {}),
+      fetchOci: createOciFetcher({
+        addressPolicy,
+        ...(timeouts ? { timeouts } : {}),
+        // A pull Secret is one more Secret read, in the Skill's namespace, under the same switch.
+        readSecret: async (namespace, name, key) =>
+          (await objects.read("secret", namespace, name, key, 256 * 1024)).bytes,
       }),
+      objects,
       urlRefreshMs: cfg.urlRefreshMs ?? 10 * 60_000,
       metrics: {
         fetch: (source, outcome) => {
@@ -712,7 +722,12 @@ export class Operator {
             }
           }
         }
-        for (const key of this.#sourceIndex.get(`${kind}:${id}`) ?? []) skillQueue.add(key);
+        for (const key of this.#sourceIndex.get(`${kind}:${id}`) ?? []) {
+          // An OCI Skill's pull Secret changed: resolve again now, with the new credentials.
+          const skill = this.#skills.get(key);
+          if (skill?.spec.source.oci) this.#loader.invalidate(sourceRefOf(skill));
+          skillQueue.add(key);
+        }
       };
     this.#pods?.on((type, pod) => {
       const namespace = pod.metadata.namespace ?? "";
@@ -752,6 +767,9 @@ export class Operator {
       const ref = sourceRefOf(skill);
       if (ref.kind === "configMap" || ref.kind === "secret")
         next = `${ref.kind}:${ref.namespace}/${ref.name}`;
+      // Rotated registry credentials: resolve again with the new ones.
+      else if (ref.kind === "oci" && ref.pullSecret)
+        next = `secret:${ref.namespace}/${ref.pullSecret}`;
     }
     if (previous === next) return;
     if (previous) {

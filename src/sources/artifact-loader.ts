@@ -19,7 +19,22 @@ import { isSourceError, SourceError } from "./errors.ts";
 export type SourceRef =
   | { kind: "url"; url: string; caBundlePem?: string }
   | { kind: "configMap" | "secret"; namespace: string; name: string; key: string }
-  | { kind: "oci"; reference: string };
+  | {
+      kind: "oci";
+      /** The Skill's namespace: its pull Secret is read there. */
+      namespace: string;
+      reference: string;
+      caBundlePem?: string;
+      /** A kubernetes.io/dockerconfigjson Secret in the namespace. */
+      pullSecret?: string;
+    };
+
+/** Where an OCI artifact came from, as resolved: for the Skill's status. */
+export interface ResolvedSource {
+  /** registry/repository@sha256:<manifest digest>. */
+  reference: string;
+  tag?: string;
+}
 
 export function sourceRefOf(skill: Skill): SourceRef {
   const s = skill.spec.source;
@@ -45,7 +60,14 @@ export function sourceRefOf(skill: Skill): SourceRef {
       key: s.secretRef.key ?? "artifact.palyra-skill",
     };
   }
-  return { kind: "oci", reference: s.oci?.reference ?? "" };
+  const oci = s.oci;
+  return {
+    kind: "oci",
+    namespace,
+    reference: oci?.reference ?? "",
+    ...(oci?.caBundle ? { caBundlePem: Buffer.from(oci.caBundle, "base64").toString("utf8") } : {}),
+    ...(oci?.pullSecretRef ? { pullSecret: oci.pullSecretRef.name } : {}),
+  };
 }
 
 export function sourceKey(ref: SourceRef): string {
@@ -55,7 +77,8 @@ export function sourceKey(ref: SourceRef): string {
         ? `url:${ref.url}#ca=${createHash("sha256").update(ref.caBundlePem).digest("hex").slice(0, 16)}`
         : `url:${ref.url}`;
     case "oci":
-      return `oci:${ref.reference}`;
+      // Credentials are a namespace's own: a resolution made with them is never shared.
+      return `oci:${ref.reference}${ref.caBundlePem ? `#ca=${createHash("sha256").update(ref.caBundlePem).digest("hex").slice(0, 16)}` : ""}${ref.pullSecret ? `#secret=${ref.namespace}/${ref.pullSecret}` : ""}`;
     default:
       return `${ref.kind}:${ref.namespace}/${ref.name}#${ref.key}`;
   }
@@ -86,6 +109,20 @@ export type UrlFetcher = (
   },
 ) => Promise<{ bytes: Buffer; sha256?: string }>;
 
+/**
+ * Resolves an OCI reference with the Skill's credentials (always: access is the registry's to
+ * decide), then downloads the layer unless `have(digest)` says it is verified already.
+ */
+export type OciFetcher = (
+  ref: Extract<SourceRef, { kind: "oci" }>,
+  opts: {
+    maxBytes: number;
+    have: (digest: string) => boolean;
+    onStart?: (declaredLength: number | undefined) => void;
+    onBodyBytes?: (n: number) => boolean;
+  },
+) => Promise<{ digest: string; bytes?: Buffer; source: ResolvedSource }>;
+
 /** A Skill whose artifact is being fetched, or waits for a fetch slot: reconciled again later. */
 export interface ArtifactWaiting {
   kind: "waiting";
@@ -105,6 +142,8 @@ export interface ArtifactLoaderMetrics {
 
 export interface ArtifactLoaderOptions {
   fetchUrl: UrlFetcher;
+  /** OCI sources; without it they are SOURCE_UNSUPPORTED. */
+  fetchOci?: OciFetcher;
   objects: ObjectSourceReader;
   /** How long a URL's digest is trusted before the URL is fetched again. */
   urlRefreshMs: number;
@@ -132,7 +171,7 @@ export interface ArtifactLoaderOptions {
 /** A URL fetch waiting for a slot, or running. */
 interface UrlFetch {
   key: string;
-  ref: Extract<SourceRef, { kind: "url" }>;
+  ref: Extract<SourceRef, { kind: "url" | "oci" }>;
   namespace: string;
   /** Skills told to wait on it: woken when it ends. */
   parked: Set<string>;
@@ -140,7 +179,7 @@ interface UrlFetch {
   pins: Set<string>;
   running?: Promise<void> | undefined;
   /** When it ended: the artifact digest, or the error. */
-  outcome?: { digest: string } | { error: unknown };
+  outcome?: { digest: string; source?: ResolvedSource } | { error: unknown };
 }
 
 // Artifacts this large are verified one at a time: their inflated entries are not counted in
@@ -157,6 +196,7 @@ interface Resolution {
   version: string | undefined;
   digest: string;
   at: number;
+  source?: ResolvedSource;
 }
 
 export class ArtifactLoader {
@@ -216,34 +256,31 @@ export class ArtifactLoader {
     ref: SourceRef,
     pin?: string,
   ): Promise<ArtifactObservation | ArtifactWaiting> {
-    if (ref.kind === "oci") {
+    if (ref.kind === "oci" && !this.#opts.fetchOci) {
       this.#track(owner, sourceKey(ref), undefined);
-      return {
-        kind: "unsupported",
-        message: `OCI sources are not supported yet (${ref.reference}); use a url, configMapRef or secretRef source`,
-      };
+      return { kind: "unsupported", message: "OCI sources are not enabled in this operator" };
     }
     const key = sourceKey(ref);
     const now = (this.#opts.now ?? Date.now)();
     const cached = this.#resolutions.get(key);
     const version =
-      ref.kind === "url"
+      ref.kind === "url" || ref.kind === "oci"
         ? undefined
         : this.#opts.objects.version(ref.kind, ref.namespace, ref.name);
     const fresh =
       cached !== undefined &&
-      (ref.kind === "url"
+      (ref.kind === "url" || ref.kind === "oci"
         ? now - cached.at < this.#opts.urlRefreshMs
         : version !== undefined && cached.version === version);
     if (fresh && cached) {
       const facts = this.#touch(cached.digest);
       if (facts) {
         this.#opts.metrics?.cache?.("hit");
-        return this.#observe(owner, key, cached.digest, facts, pin);
+        return this.#observe(owner, key, cached.digest, facts, pin, cached.source);
       }
     }
     this.#opts.metrics?.cache?.("miss");
-    if (ref.kind === "url") return this.#loadUrl(owner, key, ref, pin, now);
+    if (ref.kind === "url" || ref.kind === "oci") return this.#loadUrl(owner, key, ref, pin, now);
 
     let fetched: { bytes: Buffer; digest: string; version: string | undefined };
     try {
@@ -268,13 +305,17 @@ export class ArtifactLoader {
   async #loadUrl(
     owner: string,
     key: string,
-    ref: Extract<SourceRef, { kind: "url" }>,
+    ref: Extract<SourceRef, { kind: "url" | "oci" }>,
     pin: string | undefined,
     now: number,
   ): Promise<ArtifactObservation | ArtifactWaiting> {
     const failure = this.#failures.get(key);
-    if (failure && now - failure.at < FAILURE_MEMORY_MS)
-      return this.#failed(owner, key, failure.error);
+    // A registry that asked us to wait (Retry-After) is left alone that long, by every Skill.
+    const memory = Math.max(
+      FAILURE_MEMORY_MS,
+      isSourceError(failure?.error) ? (failure.error.retryAfterMs ?? 0) : 0,
+    );
+    if (failure && now - failure.at < memory) return this.#failed(owner, key, failure.error);
     const namespace = owner.slice(0, Math.max(0, owner.indexOf("/")));
     let fetch = this.#urlFetches.get(key);
     if (!fetch) {
@@ -317,7 +358,12 @@ export class ArtifactLoader {
     // The pin is checked before a single byte is parsed.
     if (pin !== undefined && pin.toLowerCase() !== outcome.digest) {
       this.#track(owner, key, undefined);
-      return { kind: "digestMismatch", expected: pin.toLowerCase(), actual: outcome.digest };
+      return {
+        kind: "digestMismatch",
+        expected: pin.toLowerCase(),
+        actual: outcome.digest,
+        ...(outcome.source ? { source: outcome.source } : {}),
+      };
     }
     const facts = this.#touch(outcome.digest);
     if (!facts) {
@@ -325,7 +371,7 @@ export class ArtifactLoader {
       this.#resolutions.delete(key);
       return this.load(owner, ref, pin);
     }
-    return this.#observe(owner, key, outcome.digest, facts, pin);
+    return this.#observe(owner, key, outcome.digest, facts, pin, outcome.source);
   }
 
   #failed(owner: string, key: string, error: unknown): ArtifactObservation {
@@ -336,6 +382,7 @@ export class ArtifactLoader {
         code: error.code,
         message: error.message,
         transient: error.transient,
+        ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
       };
     }
     throw error;
@@ -381,20 +428,30 @@ export class ArtifactLoader {
       held = 0;
     };
     try {
-      const fetched = await this.#fetchUrl(fetch.ref, (n) => {
+      const reserve = (n: number) => {
         if (this.#inflightBytes + n > (this.#opts.maxInflightBytes ?? 96 * 1024 * 1024)) {
           return false;
         }
         this.#inflightBytes += n;
         held += n;
         return true;
+      };
+      const fetched: { bytes?: Buffer; digest: string; source?: ResolvedSource } =
+        fetch.ref.kind === "oci"
+          ? await this.#fetchOci(fetch.ref, reserve)
+          : await this.#fetchUrl(fetch.ref, reserve);
+      this.#resolutions.set(fetch.key, {
+        version: undefined,
+        digest: fetched.digest,
+        at: now,
+        ...(fetched.source ? { source: fetched.source } : {}),
       });
-      this.#resolutions.set(fetch.key, { version: undefined, digest: fetched.digest, at: now });
       // Bytes no Skill asked for (every one pins another digest) are never parsed.
       const wanted = fetch.pins.has("") || fetch.pins.has(fetched.digest);
-      if (wanted && !this.#touch(fetched.digest)) {
-        const verify = () => this.#verify(fetched.digest, fetched.bytes);
-        if (fetched.bytes.length >= LARGE_ARTIFACT_BYTES) {
+      const bytes = fetched.bytes;
+      if (wanted && bytes && !this.#touch(fetched.digest)) {
+        const verify = () => this.#verify(fetched.digest, bytes);
+        if (bytes.length >= LARGE_ARTIFACT_BYTES) {
           const turn = this.#largeVerification.then(() =>
             this.#once(`verify:${fetched.digest}`, verify),
           );
@@ -402,7 +459,10 @@ export class ArtifactLoader {
           await turn;
         } else await this.#once(`verify:${fetched.digest}`, verify);
       }
-      fetch.outcome = { digest: fetched.digest };
+      fetch.outcome = {
+        digest: fetched.digest,
+        ...(fetched.source ? { source: fetched.source } : {}),
+      };
       this.#failures.delete(fetch.key);
     } catch (error) {
       if (isSourceError(error) && error.code === "SOURCE_BUSY") {
@@ -432,21 +492,22 @@ export class ArtifactLoader {
    */
   fetchVerifiedBytes(ref: SourceRef, digest: string): Promise<Buffer> {
     return this.#once(`serve:${digest}`, async () => {
-      if (ref.kind === "oci") {
-        throw new SourceError("SOURCE_UNSUPPORTED", "OCI sources are not supported yet");
-      }
       let held = 0;
+      const reserve = (n: number) => {
+        if (this.#inflightBytes + n > (this.#opts.maxInflightBytes ?? 96 * 1024 * 1024))
+          return false;
+        this.#inflightBytes += n;
+        held += n;
+        return true;
+      };
       try {
         const fetched =
           ref.kind === "url"
-            ? await this.#fetchUrl(ref, (n) => {
-                if (this.#inflightBytes + n > (this.#opts.maxInflightBytes ?? 96 * 1024 * 1024))
-                  return false;
-                this.#inflightBytes += n;
-                held += n;
-                return true;
-              })
-            : await this.#fetchObject(ref);
+            ? await this.#fetchUrl(ref, reserve)
+            : ref.kind === "oci"
+              ? await this.#fetchOci(ref, reserve, true)
+              : await this.#fetchObject(ref);
+        if (!fetched.bytes) throw new SourceError("SOURCE_UNSUPPORTED", "no bytes fetched");
         if (fetched.digest !== digest) {
           throw new SourceError(
             "SOURCE_DIGEST_MISMATCH",
@@ -495,15 +556,17 @@ export class ArtifactLoader {
     digest: string,
     facts: Facts,
     pin: string | undefined,
+    source?: ResolvedSource,
   ): ArtifactObservation {
+    const from = source ? { source } : {};
     if (pin !== undefined && pin.toLowerCase() !== digest) {
       this.#track(owner, key, undefined);
-      return { kind: "digestMismatch", expected: pin.toLowerCase(), actual: digest };
+      return { kind: "digestMismatch", expected: pin.toLowerCase(), actual: digest, ...from };
     }
     this.#track(owner, key, digest);
     return facts.kind === "verified"
-      ? { kind: "verified", facts: facts.facts }
-      : { kind: "rejected", digest, code: facts.error.code, message: facts.error.message };
+      ? { kind: "verified", facts: facts.facts, ...from }
+      : { kind: "rejected", digest, code: facts.error.code, message: facts.error.message, ...from };
   }
 
   #track(owner: string, source: string, digest: string | undefined): void {
@@ -557,6 +620,56 @@ export class ArtifactLoader {
     } catch (error) {
       const e = isSourceError(error) ? error : undefined;
       this.#opts.metrics?.fetch?.("url", {
+        seconds: seconds(),
+        bytes: 0,
+        error: e?.code ?? "INTERNAL",
+        message: (error as Error).message,
+        ...(e?.detail ? { detail: e.detail } : {}),
+      });
+      throw error;
+    }
+  }
+
+  /**
+   * One OCI resolution (always, with the Skill's credentials) and, unless the digest is verified
+   * already (or `always`), the layer's download, accounted in the in-flight budget.
+   */
+  async #fetchOci(
+    ref: Extract<SourceRef, { kind: "oci" }>,
+    reserve: (n: number) => boolean,
+    always = false,
+  ): Promise<{ bytes?: Buffer; digest: string; source: ResolvedSource }> {
+    const fetchOci = this.#opts.fetchOci;
+    if (!fetchOci) throw new SourceError("SOURCE_UNSUPPORTED", "OCI sources are not enabled");
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    let declared: number | undefined;
+    try {
+      const fetched = await fetchOci(ref, {
+        maxBytes: this.#limits.maxArtifactBytes,
+        have: (digest) => !always && this.#facts.has(digest),
+        onStart: (length) => {
+          if (length === undefined) return;
+          if (!reserve(length)) {
+            throw new SourceError(
+              "SOURCE_BUSY",
+              "the operator's budget for artifact bytes in flight is exhausted; retrying later",
+              true,
+            );
+          }
+          declared = length;
+        },
+        onBodyBytes: (n) => declared !== undefined || reserve(n),
+      });
+      if (fetched.bytes) this.#fetches++;
+      this.#opts.metrics?.fetch?.("oci", {
+        seconds: seconds(),
+        bytes: fetched.bytes?.length ?? 0,
+      });
+      return fetched;
+    } catch (error) {
+      const e = isSourceError(error) ? error : undefined;
+      this.#opts.metrics?.fetch?.("oci", {
         seconds: seconds(),
         bytes: 0,
         error: e?.code ?? "INTERNAL",

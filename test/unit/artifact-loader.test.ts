@@ -102,14 +102,18 @@ test("ConfigMap sources are read again only when the informer's resourceVersion 
   assert.equal(r.kind === "verified" && r.facts.digest, sha(B));
 });
 
-test("source errors become observations; unreadable bytes are rejected with the library's code; OCI is unsupported", async () => {
+test("source errors become observations; unreadable bytes are rejected with the library's code; OCI is unsupported without an OCI fetcher", async () => {
   const h = harness({ "https://a/junk": Buffer.from("not a zip") });
   const missing = await h.loader.load("ns/1", { kind: "url", url: "https://a/none" });
   assert.equal(missing.kind === "fetchFailed" && missing.code, "SOURCE_HTTP_ERROR");
   const junk = await h.loader.load("ns/2", { kind: "url", url: "https://a/junk" });
   assert.equal(junk.kind, "rejected");
   assert.equal(junk.kind === "rejected" && junk.code, "ARCHIVE_MALFORMED");
-  const oci = await h.loader.load("ns/3", { kind: "oci", reference: "r/x:1" });
+  const oci = await h.loader.load("ns/3", {
+    kind: "oci",
+    namespace: "ns",
+    reference: "r.example/x:1",
+  });
   assert.equal(oci.kind, "unsupported");
 });
 

@@ -44,10 +44,16 @@ export interface SkillSpec {
       /** Key in data that holds the artifact. */
       key?: string;
     };
-    /** An OCI artifact reference (registry/repository:tag or @sha256:digest). */
+    /** An artifact in an OCI registry (docs/oci.md): an image manifest of artifact type application/vnd.palyra.skill.v1 with one layer, the .palyra-skill file. A tag is resolved to the manifest's digest, recorded in status.source, and resolved again at the next refresh. */
     oci?: {
-      /** The OCI reference of the artifact. */
+      /** registry/repository:tag, registry/repository@sha256:<digest>, or both. The registry is always named. */
       reference: string;
+      /** PEM CA certificate(s), base64-encoded, trusted for the registry (and its token service) in addition to the system roots. */
+      caBundle?: string;
+      /** A kubernetes.io/dockerconfigjson Secret in the Skill's namespace holding credentials for the registry (key .dockerconfigjson). */
+      pullSecretRef?: {
+        name: string;
+      };
     };
   };
   /** Optional pin of the artifact's bytes (lower-case hex SHA-256); any other artifact is rejected. */
@@ -107,6 +113,13 @@ export interface SkillStatus {
   keyId?: string;
   /** The signing key itself (64 lower-case hex), so that every replica can bind pods to it without holding the artifact. */
   publicKey?: string;
+  /** Where the verified artifact came from, as resolved (OCI sources). */
+  source?: {
+    /** The reference pinned to the manifest's digest (registry/repository@sha256:...). */
+    reference?: string;
+    /** The tag it was resolved from, if the reference named one. */
+    tag?: string;
+  };
   /** Pods in this namespace installed with this skill id and a payload no Skill enables now (pod delivery). They keep the bytes they were given until restarted, or until the operator evicts them (--evict-stale-pods). Absent when there are none. */
   stalePods?: number;
   /** How the signing key was trusted. */

@@ -19,11 +19,32 @@ import type { TrustStore } from "../../trust/store.ts";
 import type { PolicyResolution } from "../policy/select.ts";
 import type { PinRequest, Verdict, VerifiedArtifactFacts } from "./verdict.ts";
 
+/** Where an OCI artifact was resolved from (the tag and the manifest digest). */
+export interface ArtifactSource {
+  reference: string;
+  tag?: string;
+}
+
+/** Failed reasons by source error code; the rest are FetchFailed. */
+const FETCH_REASONS: Record<string, string> = {
+  SOURCE_ADDRESS_BLOCKED: "SourceAddressBlocked",
+  SOURCE_AUTH_FAILED: "RegistryAuthFailed",
+  SOURCE_RATE_LIMITED: "RegistryRateLimited",
+  SOURCE_MANIFEST_INVALID: "NotASkillArtifact",
+};
+
 export type ArtifactObservation =
-  | { kind: "verified"; facts: VerifiedArtifactFacts }
-  | { kind: "rejected"; digest: string; code: ErrorCode; message: string }
-  | { kind: "digestMismatch"; expected: string; actual: string }
-  | { kind: "fetchFailed"; code: string; message: string; transient: boolean }
+  | { kind: "verified"; facts: VerifiedArtifactFacts; source?: ArtifactSource }
+  | { kind: "rejected"; digest: string; code: ErrorCode; message: string; source?: ArtifactSource }
+  | { kind: "digestMismatch"; expected: string; actual: string; source?: ArtifactSource }
+  | {
+      kind: "fetchFailed";
+      code: string;
+      message: string;
+      transient: boolean;
+      /** The source asked us to wait this long (a registry's Retry-After). */
+      retryAfterMs?: number;
+    }
   | { kind: "unsupported"; message: string };
 
 export interface TrustStoreRef {
@@ -78,6 +99,8 @@ export interface SkillDecision {
   policyEvents: DecidedEvent[];
   /** A transient failure: retry with backoff. */
   retry: boolean;
+  /** Not before this long (a registry's Retry-After). */
+  retryAfterMs?: number;
 }
 
 export const CONDITION_ORDER = [
@@ -129,6 +152,7 @@ export function decideSkill(obs: SkillObservation): SkillDecision {
   const policyEvents: DecidedEvent[] = [];
   let pin: TofuPin | undefined;
   let retry = false;
+  let retryAfterMs: number | undefined;
   let outcome: Outcome;
 
   const manual = skill.spec.desiredState === "Quarantined";
@@ -173,9 +197,9 @@ export function decideSkill(obs: SkillObservation): SkillDecision {
         });
         break;
       case "fetchFailed": {
-        // An address sources may not reach is a refusal, not a failure to retry.
-        const reason =
-          artifact.code === "SOURCE_ADDRESS_BLOCKED" ? "SourceAddressBlocked" : "FetchFailed";
+        // An address sources may not reach is a refusal, not a failure to retry; a registry's
+        // answers have reasons of their own.
+        const reason = FETCH_REASONS[artifact.code] ?? "FetchFailed";
         outcome = failed(
           reason,
           reason === "SourceAddressBlocked"
@@ -183,6 +207,7 @@ export function decideSkill(obs: SkillObservation): SkillDecision {
             : `fetching the artifact failed (${artifact.code}): ${artifact.message}`,
         );
         retry = artifact.transient;
+        retryAfterMs = artifact.retryAfterMs;
         conditions.set("Verified", {
           type: "Verified",
           status: "Unknown",
@@ -238,6 +263,19 @@ export function decideSkill(obs: SkillObservation): SkillDecision {
           },
         );
         break;
+    }
+    const source = "source" in artifact ? artifact.source : undefined;
+    if (source) {
+      status.source = source;
+      // The same tag now names another manifest: a new artifact, decided afresh.
+      const was = prev.source;
+      if (was?.tag !== undefined && was.tag === source.tag && was.reference !== source.reference) {
+        events.push({
+          type: "Normal",
+          reason: "TagMoved",
+          message: `tag ${source.tag} moved from ${was.reference} to ${source.reference}: a new artifact, verified and decided afresh`,
+        });
+      }
     }
   }
 
@@ -307,9 +345,10 @@ export function decideSkill(obs: SkillObservation): SkillDecision {
   }
 
   events.unshift(...transitionEvents(skill, prev, status, outcome));
+  const after = retryAfterMs !== undefined ? { retryAfterMs } : {};
   return pin
-    ? { status, pin, events, policyEvents, retry }
-    : { status, events, policyEvents, retry };
+    ? { status, pin, events, policyEvents, retry, ...after }
+    : { status, events, policyEvents, retry, ...after };
 }
 
 function decideVerified(

@@ -225,7 +225,11 @@ export class SkillReconciler {
         d.events.record(policyTarget(observation.policy.policy), e.type, e.reason, e.message);
       }
     }
-    if (decision.retry) return { requeueAfterMs: this.#retry.next(key) };
+    if (decision.retry) {
+      return {
+        requeueAfterMs: Math.max(this.#retry.next(key), decision.retryAfterMs ?? 0),
+      };
+    }
     this.#retry.forget(key);
   }
 

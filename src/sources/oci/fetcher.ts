@@ -1,0 +1,88 @@
+/**
+ * The operator's OCI source: a Skill's reference resolved with its own namespace's credentials
+ * (a kubernetes.io/dockerconfigjson Secret the source names), then the layer downloaded unless
+ * its digest is verified already. Wires the pure client to the loader.
+ */
+
+import { rootCertificates } from "node:tls";
+import type { AddressPolicy } from "../address-policy.ts";
+import type { OciFetcher, SourceRef } from "../artifact-loader.ts";
+import { SourceError } from "../errors.ts";
+import { credentialsFor, type RegistryCredentials } from "./auth.ts";
+import { fetchOciLayer, resolveOci, TokenCache } from "./client.ts";
+import { OciReferenceError, parseOciReference } from "./reference.ts";
+
+export const DOCKER_CONFIG_KEY = ".dockerconfigjson";
+
+export interface OciFetcherDeps {
+  addressPolicy?: AddressPolicy;
+  timeouts?: { readMs: number; totalMs: number };
+  /** A Secret's key in the Skill's namespace (throws a SourceError when it cannot be read). */
+  readSecret(namespace: string, name: string, key: string): Promise<Buffer>;
+}
+
+export function createOciFetcher(deps: OciFetcherDeps): OciFetcher {
+  const tokens = new TokenCache();
+  return async (ref, opts) => {
+    let reference: ReturnType<typeof parseOciReference>;
+    try {
+      reference = parseOciReference(ref.reference);
+    } catch (error) {
+      if (error instanceof OciReferenceError)
+        throw new SourceError("SOURCE_URL_INVALID", error.message, false);
+      throw error;
+    }
+    const credentials = await credentialsOf(ref, reference.registry, deps);
+    const client = {
+      ...(ref.caBundlePem
+        ? { caBundlePem: `${rootCertificates.join("\n")}\n${ref.caBundlePem}` }
+        : {}),
+      ...(deps.addressPolicy ? { addressPolicy: deps.addressPolicy } : {}),
+      ...(deps.timeouts
+        ? { readTimeoutMs: deps.timeouts.readMs, totalTimeoutMs: deps.timeouts.totalMs }
+        : {}),
+      credentials,
+      tokens,
+    };
+    const resolved = await resolveOci(reference, { ...client, maxArtifactBytes: opts.maxBytes });
+    const digest = resolved.manifest.layer.digest.slice("sha256:".length);
+    const source = {
+      reference: resolved.pinned,
+      ...(reference.tag !== undefined ? { tag: reference.tag } : {}),
+    };
+    if (opts.have(digest)) return { digest, source };
+    const layer = await fetchOciLayer(reference, resolved.manifest.layer, {
+      ...client,
+      ...(opts.onStart ? { onStart: opts.onStart } : {}),
+      ...(opts.onBodyBytes ? { onBodyBytes: opts.onBodyBytes } : {}),
+    });
+    return { digest: layer.sha256, bytes: layer.bytes, source };
+  };
+}
+
+async function credentialsOf(
+  ref: Extract<SourceRef, { kind: "oci" }>,
+  registry: string,
+  deps: OciFetcherDeps,
+): Promise<RegistryCredentials | undefined> {
+  if (!ref.pullSecret) return undefined;
+  const bytes = await deps.readSecret(ref.namespace, ref.pullSecret, DOCKER_CONFIG_KEY);
+  let found: RegistryCredentials | undefined;
+  try {
+    found = credentialsFor(bytes.toString("utf8"), registry);
+  } catch (error) {
+    throw new SourceError(
+      "SOURCE_AUTH_FAILED",
+      `pull Secret ${ref.namespace}/${ref.pullSecret}: ${(error as Error).message}`,
+      false,
+    );
+  }
+  if (!found) {
+    throw new SourceError(
+      "SOURCE_AUTH_FAILED",
+      `pull Secret ${ref.namespace}/${ref.pullSecret} holds no credentials for ${registry}`,
+      false,
+    );
+  }
+  return found;
+}

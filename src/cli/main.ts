@@ -3,6 +3,7 @@ import { ED25519_BACKEND } from "../artifact/ed25519.ts";
 import { SkillError } from "../artifact/errors.ts";
 import { INFLATE_BACKEND } from "../artifact/inflate.ts";
 import { InstallError } from "../delivery/errors.ts";
+import { SourceError } from "../sources/errors.ts";
 import { ClusterError, UsageError } from "./cli-error.ts";
 import * as approveCommand from "./commands/approve.ts";
 import * as auditCommand from "./commands/audit.ts";
@@ -12,6 +13,7 @@ import * as inspectCommand from "./commands/inspect.ts";
 import * as installCommand from "./commands/install.ts";
 import * as keygenCommand from "./commands/keygen.ts";
 import * as pinsCommand from "./commands/pins.ts";
+import * as registryCommand from "./commands/registry.ts";
 import * as statusCommand from "./commands/status.ts";
 import * as trustCommand from "./commands/trust.ts";
 import * as verifyCommand from "./commands/verify.ts";
@@ -27,6 +29,8 @@ const COMMANDS: Record<string, Command> = {
   inspect: { usage: inspectCommand.usage, run: inspectCommand.inspect },
   trust: { usage: trustCommand.usage, run: trustCommand.trust },
   install: { usage: installCommand.usage, run: installCommand.install },
+  push: { usage: registryCommand.pushUsage, run: registryCommand.push },
+  pull: { usage: registryCommand.pullUsage, run: registryCommand.pull },
   // On a cluster (also as `kubectl palyra-skill ...`):
   status: { usage: statusCommand.usage, run: statusCommand.status },
   approve: { usage: approveCommand.usage, run: approveCommand.approve },
@@ -63,6 +67,8 @@ function report(error: unknown, json: boolean): number {
   } else if (error instanceof UsageError) {
     [code, message, exit] = [error.code, error.message, EXIT.USAGE];
   } else if (error instanceof InstallError) {
+    [code, message, exit] = [error.code, error.message, EXIT.REJECTED];
+  } else if (error instanceof SourceError) {
     [code, message, exit] = [error.code, error.message, EXIT.REJECTED];
   } else if (error instanceof ClusterError) {
     [code, message, exit] = [error.code, error.message, EXIT.REJECTED];

@@ -255,3 +255,35 @@ test("Retry-After: seconds or an HTTP date, bounded to 10 minutes", () => {
   assert.equal(retryAfterMs("soon", now), undefined);
   assert.equal(retryAfterMs(undefined, now), undefined);
 });
+
+test("what push writes, resolve reads: the manifest of a pushed artifact is a skill's, its layer the artifact's digest", async () => {
+  const { skillManifest } = await import("../../src/sources/oci/publish.ts");
+  const artifact = Buffer.from("PK fake artifact bytes");
+  const bytes = skillManifest(
+    artifact,
+    {
+      skillId: "acme.echo_http",
+      version: "1.0.0",
+      publisher: "acme",
+      keyId: "ed25519:0123456789abcdef",
+      payloadSha256: "b".repeat(64),
+    },
+    "echo.palyra-skill",
+    "2026-12-06T00:00:00Z",
+  );
+  const m = readSkillManifest(bytes, MANIFEST_MEDIA_TYPE, 64 * 1024 * 1024);
+  assert.deepEqual(m.layer, {
+    digest: `sha256:${createHash("sha256").update(artifact).digest("hex")}`,
+    size: artifact.length,
+  });
+  assert.equal(m.annotations["dev.palyra.skill.payload-sha256"], "b".repeat(64));
+  assert.equal(m.annotations["org.opencontainers.image.created"], "2026-12-06T00:00:00Z");
+  const doc = JSON.parse(bytes.toString());
+  assert.equal(doc.config.digest, EMPTY_CONFIG_DIGEST);
+  assert.equal(
+    `sha256:${createHash("sha256").update(Buffer.from(doc.config.data, "base64")).digest("hex")}`,
+    EMPTY_CONFIG_DIGEST,
+    "the empty config's digest is the digest of {}",
+  );
+  assert.equal(doc.layers[0].annotations["org.opencontainers.image.title"], "echo.palyra-skill");
+});

@@ -155,14 +155,31 @@ export async function fetchOciLayer(
 }
 
 /** A GET with the registry's authentication, mapping its answers to typed errors. */
-async function registryGet(
+function registryGet(
   ref: OciReference,
   url: string,
   opts: OciClientOptions,
   req: Pick<HttpsRequestOptions, "headers" | "maxBytes" | "onStart" | "onBodyBytes">,
 ): Promise<HttpsResponse> {
+  return registryRequest(ref, url, opts, req, "pull").then((res) => checked(ref, res));
+}
+
+/**
+ * One request with the registry's authentication (anonymous first, then what its challenge asks
+ * for, with a token for `actions` on the repository); the answer unchecked, 401 aside.
+ */
+export async function registryRequest(
+  ref: OciReference,
+  url: string,
+  opts: OciClientOptions,
+  req: Pick<
+    HttpsRequestOptions,
+    "method" | "headers" | "body" | "maxBytes" | "onStart" | "onBodyBytes"
+  >,
+  actions: "pull" | "pull,push",
+): Promise<HttpsResponse> {
   const tokens = opts.tokens ?? new TokenCache(8);
-  const scope = `repository:${ref.repository}:pull`;
+  const scope = `repository:${ref.repository}:${actions}`;
   const cacheKey = `${ref.registry}|${scope}|${credentialsKey(opts.credentials)}`;
   const send = (authorization: string | undefined) =>
     httpsRequest(url, {
@@ -184,7 +201,7 @@ async function registryGet(
       throw authFailed(ref, res, "the registry refused the credentials it asked for");
     }
   }
-  return checked(ref, res);
+  return res;
 }
 
 /** The Authorization that answers a challenge, fetching a bearer token if it asks for one. */
@@ -266,7 +283,8 @@ async function answer(
   return `Bearer ${token}`;
 }
 
-function checked(ref: OciReference, res: HttpsResponse): HttpsResponse {
+/** The answer if 2xx, else the typed error its status means. */
+export function checked(ref: OciReference, res: HttpsResponse): HttpsResponse {
   const where = `${ref.registry}/${ref.repository}`;
   const s = res.status;
   if (s >= 200 && s < 300) return res;

@@ -5,7 +5,7 @@ CLI := $(NODE) src/cli/main.ts
 OUT := examples/out
 EXAMPLES := echo-http fetch-anything
 
-.PHONY: native chart-lint helm image dev demo-cluster help install check fuzz soak-short test test-integration lint typecheck examples demo bench clean e2e-kind control-plane cluster-up cluster-down
+.PHONY: native chart-lint helm image dev demo-cluster help install check fuzz soak-short test test-integration lint typecheck examples demo bench clean e2e-kind control-plane registry cluster-up cluster-down
 
 help:
 	@echo "make dev        the operator on a local control plane with example Skills (Ctrl-C stops it all)"
@@ -93,6 +93,11 @@ test: install
 control-plane:
 	@bash hack/control-plane/build.sh >/dev/null
 
+# The OCI registry (CNCF distribution), oras and an htpasswd helper from the pinned Go modules
+# (cached under .cache/), test tools for OCI sources.
+registry:
+	@bash hack/registry/build.sh >/dev/null
+
 # helm from the pinned Go module (cached under .cache/), a test tool for the chart.
 HELM = $$(bash hack/helm/build.sh)
 CHART := charts/palyra-skills-operator
@@ -106,7 +111,7 @@ chart-lint:
 helm:
 	@bash hack/helm/build.sh >/dev/null
 
-test-integration: install control-plane helm
+test-integration: install control-plane helm registry
 	npm run test:integration
 
 cluster-up: install control-plane

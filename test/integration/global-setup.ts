@@ -8,6 +8,7 @@ import {
   ensureBinaries,
   startControlPlane,
 } from "../../hack/control-plane/launcher.ts";
+import { ensureRegistryBinaries } from "../../hack/registry/launcher.ts";
 import { clusterOf } from "../support/kube.ts";
 
 let plane: ControlPlane | undefined;
@@ -15,6 +16,8 @@ let plane: ControlPlane | undefined;
 export async function globalSetup(): Promise<void> {
   const started = Date.now();
   const bin = ensureBinaries();
+  // Built once (and cached) before any test file needs them: registry, oras, htpasswd.
+  ensureRegistryBinaries();
   plane = await startControlPlane();
   process.env.PALYRA_TEST_CLUSTER = JSON.stringify(clusterOf(plane, bin));
   console.log(

@@ -1,0 +1,328 @@
+/**
+ * Skills from OCI registries (issue 19) against the real CNCF distribution registry (built from
+ * its pinned module) on 127.0.0.2 with TLS, anonymous, htpasswd and bearer-token auth, with the
+ * operator running as the chart installs it: `palyra-skill push` and `oras pull` agree byte for
+ * byte and the other way round, tags resolve to digests recorded in status, a moved tag is a new
+ * artifact with an event, credentials come from the Skill's own namespace only, and manifests
+ * that are not a skill's are refused with a typed reason.
+ */
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { ARTIFACT_HOST } from "../../hack/dev/artifact-server.ts";
+import { skillArtifact } from "../../hack/dev/artifacts.ts";
+import { type RunningRegistry, startRegistry } from "../../hack/registry/launcher.ts";
+import type { SkillSpec } from "../../src/api/v1alpha1/types.generated.ts";
+import { chartIdentity } from "../support/chart.ts";
+import { installCrds } from "../support/crds.ts";
+import { kube } from "../support/kube.ts";
+import { forbiddenRequests, type RunningOperator, startOperator } from "../support/operator.ts";
+import {
+  createSkill,
+  patchSkill,
+  waitForEvent,
+  waitForSkill,
+  waitForState,
+} from "../support/resources.ts";
+import { createTenant, type Tenant } from "../support/tenants.ts";
+
+const BIN = fileURLToPath(new URL("../../bin/palyra-skill.mjs", import.meta.url));
+const ECHO = skillArtifact({ keySeed: 7 });
+const ECHO_V2 = skillArtifact({ keySeed: 7, version: "2.0.0" });
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+const work = mkdtempSync(join(tmpdir(), "palyra-oci-"));
+const registries: Partial<Record<"none" | "basic" | "token", RunningRegistry>> = {};
+let operator: RunningOperator;
+let tenant: Tenant;
+
+function run(
+  args: string[],
+  input?: string,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => {
+      stdout += c;
+    });
+    child.stderr.setEncoding("utf8").on("data", (c: string) => {
+      stderr += c;
+    });
+    child.on("error", reject);
+    child.on("close", (status) => resolve({ status, stdout, stderr }));
+    child.stdin.end(input ?? "");
+  });
+}
+
+/** palyra-skill push of `bytes` to `reference` (basic/token registries: the user's password on stdin). */
+async function push(registry: RunningRegistry, reference: string, bytes: Buffer) {
+  const file = join(work, `${sha(bytes).slice(0, 12)}.palyra-skill`);
+  writeFileSync(file, bytes);
+  const caFile = join(work, `${registry.auth}-ca.crt`);
+  writeFileSync(caFile, registry.caPem);
+  const auth =
+    registry.auth === "none" ? [] : ["--username", registry.users.username, "--password-stdin"];
+  const r = await run(
+    ["push", file, `${registry.host}/${reference}`, "--ca-file", caFile, "--json", ...auth],
+    registry.auth === "none" ? undefined : registry.users.password,
+  );
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  return JSON.parse(r.stdout) as { manifestDigest: string; artifactSha256: string; pinned: string };
+}
+
+function ociSpec(
+  registry: RunningRegistry,
+  reference: string,
+  extra: Partial<NonNullable<SkillSpec["source"]["oci"]>> = {},
+): SkillSpec {
+  return {
+    skillId: "acme.echo_http",
+    publisher: "acme",
+    source: {
+      oci: {
+        reference: `${registry.host}/${reference}`,
+        caBundle: Buffer.from(registry.caPem).toString("base64"),
+        ...extra,
+      },
+    },
+    policyRef: { name: tenant.policy },
+  };
+}
+
+async function pullSecret(namespace: string, name: string, registry: RunningRegistry) {
+  const auth = Buffer.from(`${registry.users.username}:${registry.users.password}`).toString(
+    "base64",
+  );
+  const r = await kube("POST", `/api/v1/namespaces/${namespace}/secrets`, {
+    metadata: { name },
+    type: "kubernetes.io/dockerconfigjson",
+    data: {
+      ".dockerconfigjson": Buffer.from(
+        JSON.stringify({ auths: { [registry.host]: { auth } } }),
+      ).toString("base64"),
+    },
+  });
+  assert.equal(r.status, 201, r.body.message);
+}
+
+before(async () => {
+  await installCrds();
+  const [none, basic, token] = await Promise.all(
+    (["none", "basic", "token"] as const).map((auth) =>
+      startRegistry({ auth, listenHost: ARTIFACT_HOST }),
+    ),
+  );
+  Object.assign(registries, { none, basic, token });
+  const identity = await chartIdentity();
+  // Tags are resolved again at most every second here, and Skills reconciled every 2 s: a moved
+  // tag shows within seconds instead of the default ten minutes.
+  operator = await startOperator(
+    [...identity.args, "--url-refresh-period", "1", "--resync-period", "2"],
+    identity.kubeconfig,
+  );
+  tenant = await createTenant();
+});
+
+after(async () => {
+  const forbidden = await forbiddenRequests(operator);
+  const code = await operator.stop();
+  await Promise.all(Object.values(registries).map((r) => r?.stop()));
+  rmSync(work, { recursive: true, force: true });
+  assert.equal(forbidden, 0, "the operator needed nothing beyond the chart's RBAC");
+  assert.equal(code, 0, operator.stderr.join(""));
+});
+
+describe("publishing and pulling", () => {
+  test("what palyra-skill push writes, oras pulls byte for byte; what oras pushes with our media types, the operator verifies", async () => {
+    const r = registries.none as RunningRegistry;
+    const pushed = await push(r, "skills/echo:1.0.0", ECHO.bytes);
+    assert.equal(pushed.artifactSha256, sha(ECHO.bytes));
+    const out = mkdtempSync(join(work, "pull-"));
+    const pulled = await r.oras(["pull", `${r.host}/skills/echo:1.0.0`, "-o", out]);
+    assert.equal(pulled.status, 0, pulled.stderr);
+    assert.deepEqual(
+      readFileSync(join(out, `${sha(ECHO.bytes).slice(0, 12)}.palyra-skill`)),
+      ECHO.bytes,
+    );
+    // And palyra-skill pull, by digest.
+    const file = join(work, "pulled.palyra-skill");
+    const caFile = join(work, "none-ca.crt");
+    const ours = await run([
+      "pull",
+      `${r.host}/skills/echo@${pushed.manifestDigest}`,
+      "-o",
+      file,
+      "--ca-file",
+      caFile,
+    ]);
+    assert.equal(ours.status, 0, ours.stderr);
+    assert.deepEqual(readFileSync(file), ECHO.bytes);
+    // oras push with our media types: the operator resolves and verifies it.
+    const orasFile = "echo-v2.palyra-skill";
+    writeFileSync(join(work, orasFile), ECHO_V2.bytes);
+    const orasPush = await r.oras(
+      [
+        "push",
+        `${r.host}/skills/echo-oras:2.0.0`,
+        "--artifact-type",
+        "application/vnd.palyra.skill.v1",
+        `${orasFile}:application/vnd.palyra.skill.v1+zip`,
+      ],
+      { cwd: work },
+    );
+    assert.equal(orasPush.status, 0, orasPush.stderr);
+    await createSkill(tenant.ns, "from-oras", ociSpec(r, "skills/echo-oras:2.0.0"));
+    const skill = await waitForState(tenant.ns, "from-oras", "Enabled");
+    assert.equal(skill.status?.artifactSha256, sha(ECHO_V2.bytes));
+    assert.equal(skill.status?.manifest?.version, "2.0.0");
+  });
+});
+
+describe("Skills from a registry", () => {
+  test("a tag resolves to a digest recorded in status; a digest reference never moves; a moved tag is a new artifact with an event", async () => {
+    const r = registries.none as RunningRegistry;
+    const first = await push(r, "skills/moving:stable", ECHO.bytes);
+    await createSkill(tenant.ns, "by-tag", ociSpec(r, "skills/moving:stable"));
+    await createSkill(tenant.ns, "by-digest", ociSpec(r, `skills/moving@${first.manifestDigest}`));
+    const byTag = await waitForState(tenant.ns, "by-tag", "Enabled");
+    assert.deepEqual(byTag.status?.source, {
+      reference: `${r.host}/skills/moving@${first.manifestDigest}`,
+      tag: "stable",
+    });
+    assert.equal(byTag.status?.artifactSha256, sha(ECHO.bytes));
+    await waitForState(tenant.ns, "by-digest", "Enabled");
+    // The tag moves to another artifact.
+    const second = await push(r, "skills/moving:stable", ECHO_V2.bytes);
+    const moved = await waitForSkill(
+      tenant.ns,
+      "by-tag",
+      (s) => s.status?.artifactSha256 === sha(ECHO_V2.bytes) && s.status.state === "Enabled",
+      "the moved tag's artifact, Enabled",
+    );
+    assert.equal(
+      moved.status?.source?.reference,
+      `${r.host}/skills/moving@${second.manifestDigest}`,
+    );
+    const event = await waitForEvent(
+      tenant.ns,
+      (e) => e.reason === "TagMoved" && e.involvedObject.name === "by-tag",
+      "TagMoved",
+    );
+    assert.match(
+      event.message,
+      new RegExp(`tag stable moved from .*@${first.manifestDigest} to .*@${second.manifestDigest}`),
+    );
+    // The digest reference still names the first artifact.
+    const pinned = await waitForState(tenant.ns, "by-digest", "Enabled");
+    assert.equal(pinned.status?.artifactSha256, sha(ECHO.bytes));
+  });
+
+  for (const mode of ["basic", "token"] as const) {
+    test(`${mode} auth: no credentials is RegistryAuthFailed; the namespace's dockerconfigjson Secret gets it Enabled; another namespace gets nothing from it`, async () => {
+      const r = registries[mode] as RunningRegistry;
+      await push(r, "private/echo:1.0.0", ECHO.bytes);
+      await createSkill(tenant.ns, `${mode}-private`, ociSpec(r, "private/echo:1.0.0"));
+      const refused = await waitForState(
+        tenant.ns,
+        `${mode}-private`,
+        "Failed",
+        "RegistryAuthFailed",
+      );
+      assert.match(
+        refused.status?.conditions?.find((c) => c.type === "Ready")?.message ?? "",
+        mode === "basic"
+          ? /asks for a user name and password, and none is configured/
+          : /token service .* refused an anonymous request/,
+      );
+      await pullSecret(tenant.ns, `${mode}-pull`, r);
+      await patchSkill(tenant.ns, `${mode}-private`, {
+        source: {
+          oci: {
+            ...ociSpec(r, "private/echo:1.0.0").source.oci,
+            pullSecretRef: { name: `${mode}-pull` },
+          },
+        } as SkillSpec["source"],
+      });
+      const enabled = await waitForState(tenant.ns, `${mode}-private`, "Enabled");
+      assert.equal(enabled.status?.artifactSha256, sha(ECHO.bytes));
+      // Another tenant naming the same private reference without credentials: still refused,
+      // although the artifact is verified and cached for the first.
+      const other = await createTenant();
+      await createSkill(other.ns, "borrowed", {
+        ...ociSpec(r, "private/echo:1.0.0"),
+        policyRef: { name: other.policy },
+      });
+      await waitForState(other.ns, "borrowed", "Failed", "RegistryAuthFailed");
+    });
+  }
+
+  test("manifests that are not a skill's: another artifact type, two layers, an index; a reference that does not parse", async () => {
+    const r = registries.none as RunningRegistry;
+    writeFileSync(join(work, "a.palyra-skill"), ECHO.bytes);
+    writeFileSync(join(work, "b.txt"), "second layer");
+    const cases: [string, string[], RegExp][] = [
+      [
+        "other-type",
+        [
+          "--artifact-type",
+          "application/vnd.example.other.v1",
+          "a.palyra-skill:application/vnd.palyra.skill.v1+zip",
+        ],
+        /artifact type is "application\/vnd\.example\.other\.v1"/,
+      ],
+      [
+        "two-layers",
+        [
+          "--artifact-type",
+          "application/vnd.palyra.skill.v1",
+          "a.palyra-skill:application/vnd.palyra.skill.v1+zip",
+          "b.txt:text/plain",
+        ],
+        /exactly one layer .* has 2/,
+      ],
+      [
+        "wrong-layer",
+        ["--artifact-type", "application/vnd.palyra.skill.v1", "a.palyra-skill:application/zip"],
+        /layer's media type is "application\/zip"/,
+      ],
+    ];
+    for (const [name, args, why] of cases) {
+      const pushed = await r.oras(["push", `${r.host}/bad/${name}:1`, ...args], { cwd: work });
+      assert.equal(pushed.status, 0, pushed.stderr);
+      await createSkill(tenant.ns, `bad-${name}`, ociSpec(r, `bad/${name}:1`));
+      const failed = await waitForState(tenant.ns, `bad-${name}`, "Failed", "NotASkillArtifact");
+      assert.match(
+        failed.status?.conditions?.find((c) => c.type === "Ready")?.message ?? "",
+        why,
+        name,
+      );
+    }
+    // An index over a skill's manifest.
+    await push(r, "bad/index:skill", ECHO.bytes);
+    const index = await r.oras(["manifest", "index", "create", `${r.host}/bad/index:1`, "skill"]);
+    assert.equal(index.status, 0, index.stderr);
+    await createSkill(tenant.ns, "bad-index", ociSpec(r, "bad/index:1"));
+    const failed = await waitForState(tenant.ns, "bad-index", "Failed", "NotASkillArtifact");
+    assert.match(
+      failed.status?.conditions?.find((c) => c.type === "Ready")?.message ?? "",
+      /image index/,
+    );
+    // No registry named.
+    await createSkill(tenant.ns, "bad-reference", {
+      ...ociSpec(r, "x:1"),
+      source: { oci: { reference: "skills/echo:1.0.0" } },
+    });
+    const unparsed = await waitForState(tenant.ns, "bad-reference", "Failed");
+    assert.match(
+      unparsed.status?.conditions?.find((c) => c.type === "Ready")?.message ?? "",
+      /OCI reference "skills\/echo:1\.0\.0" is not valid: the first component "skills" is not a registry host/,
+    );
+  });
+});

@@ -469,6 +469,10 @@ export class Operator {
       namespaceLabels: (namespace) => this.#namespaces.get(namespace)?.metadata.labels ?? {},
       trustStore: (policy) => this.#trustStores.peek(policy),
       signingKeyOf: (digest) => this.#loader.signingKeyOf(digest),
+      skillsInNamespace: (namespace) =>
+        [...(this.#skillIndex.get(namespace)?.values() ?? [])].flatMap((byKey) => [
+          ...byKey.values(),
+        ]),
     };
   }
 

@@ -15,6 +15,7 @@ import {
   SKILLS_ANNOTATION,
   type SkillReference,
 } from "./annotation.ts";
+import { imageVolumeProblems } from "./image-volumes.ts";
 import { authorChanged, expectedRequester, REQUESTED_BY_ANNOTATION } from "./requester.ts";
 import {
   type AdmissionRequest,
@@ -38,6 +39,8 @@ export interface AdmissionSnapshot {
   trustStore(policy: SkillTrustPolicy): ScopedTrustStore | undefined;
   /** The signing key of an artifact the operator verified, by artifact digest. */
   signingKeyOf(artifactSha256: string): string | undefined;
+  /** Every Skill of a namespace (image volumes are checked against their OCI sources). */
+  skillsInNamespace?(namespace: string): readonly Skill[];
 }
 
 export interface Identity {
@@ -215,8 +218,12 @@ export function reviewWorkload(
   } catch (error) {
     return deny(`${what}: ${(error as Error).message}`, 400);
   }
-  if (refs.length === 0) return allow();
-  const denials: string[] = [];
+  // An image volume can mount a skill from its registry, past the operator.
+  const volumes = snap.skillsInNamespace
+    ? imageVolumeProblems(req.kind.kind, req.object, snap.skillsInNamespace(req.namespace ?? ""))
+    : [];
+  if (refs.length === 0 && volumes.length === 0) return allow();
+  const denials: string[] = [...volumes];
   for (const ref of refs) {
     const resolved = resolveReference(snap, req.namespace ?? "", ref);
     if ("problem" in resolved) denials.push(resolved.problem);

@@ -19,12 +19,13 @@ import { ARTIFACT_HOST } from "../../hack/dev/artifact-server.ts";
 import { skillArtifact } from "../../hack/dev/artifacts.ts";
 import { type RunningRegistry, startRegistry } from "../../hack/registry/launcher.ts";
 import type { SkillSpec } from "../../src/api/v1alpha1/types.generated.ts";
-import { chartIdentity } from "../support/chart.ts";
+import { type ChartIdentity, chartIdentity } from "../support/chart.ts";
 import { installCrds } from "../support/crds.ts";
 import { kube } from "../support/kube.ts";
 import { forbiddenRequests, type RunningOperator, startOperator } from "../support/operator.ts";
 import {
   createSkill,
+  deleteWebhookConfigurations,
   patchSkill,
   waitForEvent,
   waitForSkill,
@@ -39,6 +40,7 @@ const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const work = mkdtempSync(join(tmpdir(), "palyra-oci-"));
 const registries: Partial<Record<"none" | "basic" | "token", RunningRegistry>> = {};
 let operator: RunningOperator;
+let identity: ChartIdentity;
 let tenant: Tenant;
 
 function run(
@@ -120,17 +122,26 @@ before(async () => {
     ),
   );
   Object.assign(registries, { none, basic, token });
-  const identity = await chartIdentity();
+  identity = await chartIdentity();
   // Tags are resolved again at most every second here, and Skills reconciled every 2 s: a moved
   // tag shows within seconds instead of the default ten minutes.
   operator = await startOperator(
-    [...identity.args, "--url-refresh-period", "1", "--resync-period", "2"],
+    [
+      ...identity.args,
+      "--url-refresh-period",
+      "1",
+      "--resync-period",
+      "2",
+      "--webhook-bind-address",
+      "127.0.0.1:0",
+    ],
     identity.kubeconfig,
   );
   tenant = await createTenant();
 });
 
 after(async () => {
+  await deleteWebhookConfigurations(identity.fullname);
   const forbidden = await forbiddenRequests(operator);
   const code = await operator.stop();
   await Promise.all(Object.values(registries).map((r) => r?.stop()));
@@ -324,5 +335,84 @@ describe("Skills from a registry", () => {
       unparsed.status?.conditions?.find((c) => c.type === "Ready")?.message ?? "",
       /OCI reference "skills\/echo:1\.0\.0" is not valid: the first component "skills" is not a registry host/,
     );
+  });
+});
+
+describe("image volumes", () => {
+  test("a pod may mount a skill from the registry only by the digest an Enabled Skill resolved", async () => {
+    const r = registries.none as RunningRegistry;
+    const t = await createTenant();
+    const pushed = await push(r, "skills/mounted:1.0.0", ECHO.bytes);
+    await createSkill(t.ns, "mounted", {
+      ...ociSpec(r, "skills/mounted:1.0.0"),
+      policyRef: { name: t.policy },
+    });
+    const enabled = await waitForState(t.ns, "mounted", "Enabled");
+    assert.equal(
+      enabled.status?.source?.reference,
+      `${r.host}/skills/mounted@${pushed.manifestDigest}`,
+    );
+    const enforce = await kube(
+      "PATCH",
+      `/api/v1/namespaces/${t.ns}`,
+      { metadata: { labels: { "skills.palyra.dev/enforce": "true" } } },
+      { contentType: "application/merge-patch+json" },
+    );
+    assert.equal(enforce.status, 200, enforce.body.message);
+    const pod = (name: string, reference: string) => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name },
+      spec: {
+        serviceAccountName: "default",
+        containers: [
+          {
+            name: "agent",
+            image: "registry.example/agent:1",
+            volumeMounts: [{ name: "skill", mountPath: "/skill" }],
+          },
+        ],
+        volumes: [{ name: "skill", image: { reference } }],
+      },
+    });
+    // The API server may not have loaded the new registration yet: retry the denial a while.
+    let byTag: Awaited<ReturnType<typeof kube>> | undefined;
+    for (let i = 0; i < 50; i++) {
+      byTag = await kube(
+        "POST",
+        `/api/v1/namespaces/${t.ns}/pods?dryRun=All`,
+        pod("by-tag", `${r.host}/skills/mounted:1.0.0`),
+      );
+      if (byTag.status === 403) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal(byTag?.status, 403, JSON.stringify(byTag?.body));
+    assert.match(byTag?.body.message ?? "", /image volume skill mounts .* without a digest/);
+    const byDigest = await kube(
+      "POST",
+      `/api/v1/namespaces/${t.ns}/pods?dryRun=All`,
+      pod("by-digest", `${r.host}/skills/mounted@${pushed.manifestDigest}`),
+    );
+    assert.equal(byDigest.status, 201, byDigest.body.message);
+    // Quarantined: the same digest is refused.
+    await patchSkill(t.ns, "mounted", { desiredState: "Quarantined" });
+    await waitForState(t.ns, "mounted", "Quarantined");
+    const held = await kube(
+      "POST",
+      `/api/v1/namespaces/${t.ns}/pods?dryRun=All`,
+      pod("held", `${r.host}/skills/mounted@${pushed.manifestDigest}`),
+    );
+    assert.equal(held.status, 403);
+    assert.match(
+      held.body.message ?? "",
+      /not the digest of an Enabled Skill \(Skill mounted is Quarantined/,
+    );
+    // Other images are not ours to judge.
+    const other = await kube(
+      "POST",
+      `/api/v1/namespaces/${t.ns}/pods?dryRun=All`,
+      pod("other", "registry.example/models/weights:1"),
+    );
+    assert.equal(other.status, 201, other.body.message);
   });
 });

@@ -233,7 +233,7 @@ describe("a Skill reaches Enabled or Quarantined", () => {
     assert.equal(pinned.status?.payloadSha256, undefined, "nothing was parsed");
   });
 
-  test("a manual quarantine, a manifest that does not match the spec, and an OCI source", async () => {
+  test("a manual quarantine, a manifest that does not match the spec, and an OCI registry at an address sources may not reach", async () => {
     const t = await tenant();
     await createSkill(
       t.ns,
@@ -251,10 +251,11 @@ describe("a Skill reaches Enabled or Quarantined", () => {
     await createSkill(t.ns, "oci", {
       skillId: "acme.echo_http",
       publisher: "acme",
-      source: { oci: { reference: "registry.example/skills/echo:1.0.0" } },
+      // The API server's own address: never a source, registries included.
+      source: { oci: { reference: "127.0.0.1:9/skills/echo:1.0.0" } },
       policyRef: { name: t.policy },
     });
-    const oci = await waitForState(t.ns, "oci", "Failed", "SourceUnsupported");
+    const oci = await waitForState(t.ns, "oci", "Failed", "SourceAddressBlocked");
     assert.equal(condition(oci, "Stalled")?.status, "True");
   });
 

@@ -287,3 +287,44 @@ test("what push writes, resolve reads: the manifest of a pushed artifact is a sk
   );
   assert.equal(doc.layers[0].annotations["org.opencontainers.image.title"], "echo.palyra-skill");
 });
+
+test("image volumes that mount a skill need the digest an Enabled Skill resolved; other images are not ours to judge", async () => {
+  const { imageVolumeProblems } = await import("../../src/webhook/image-volumes.ts");
+  const M1 = `sha256:${"1".repeat(64)}`;
+  const M2 = `sha256:${"2".repeat(64)}`;
+  const skill = (name: string, state: string, reference: string, resolved?: string) =>
+    ({
+      metadata: { name, namespace: "ns", generation: 1 },
+      spec: { skillId: "acme.echo_http", publisher: "acme", source: { oci: { reference } } },
+      status: {
+        observedGeneration: 1,
+        state,
+        ...(resolved ? { source: { reference: resolved, tag: "1" } } : {}),
+      },
+    }) as never;
+  const skills = [
+    skill("echo", "Enabled", "reg.example/skills/echo:1", `reg.example/skills/echo@${M1}`),
+    skill("bad", "Quarantined", "reg.example/skills/bad:1", `reg.example/skills/bad@${M2}`),
+  ];
+  const pod = (...refs: string[]) => ({
+    spec: { volumes: refs.map((reference, i) => ({ name: `v${i}`, image: { reference } })) },
+  });
+  assert.deepEqual(imageVolumeProblems("Pod", pod(`reg.example/skills/echo@${M1}`), skills), []);
+  assert.deepEqual(imageVolumeProblems("Pod", pod("docker.io/library/busybox:1"), skills), []);
+  assert.deepEqual(imageVolumeProblems("Pod", pod("busybox"), skills), [], "unparsable: not ours");
+  assert.match(
+    imageVolumeProblems("Pod", pod("reg.example/skills/echo:1"), skills)[0] ?? "",
+    /a repository Skill echo is sourced from, without a digest/,
+  );
+  assert.match(
+    imageVolumeProblems("Pod", pod(`reg.example/skills/bad@${M2}`), skills)[0] ?? "",
+    /not the digest of an Enabled Skill \(Skill bad is Quarantined/,
+  );
+  // The same bytes copied to another repository are still known by their digest.
+  assert.equal(imageVolumeProblems("Pod", pod(`mirror.example/x@${M2}`), skills).length, 1);
+  // Templates too.
+  const deployment = { spec: { template: pod(`reg.example/skills/echo@${M2}`) } };
+  assert.equal(imageVolumeProblems("Deployment", deployment, skills).length, 1);
+  const cron = { spec: { jobTemplate: { spec: { template: pod("reg.example/skills/echo:1") } } } };
+  assert.equal(imageVolumeProblems("CronJob", cron, skills).length, 1);
+});

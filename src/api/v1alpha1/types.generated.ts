@@ -52,6 +52,7 @@ export interface SkillSpec {
       caBundle?: string;
       /** A kubernetes.io/dockerconfigjson Secret in the Skill's namespace holding credentials for the registry (key .dockerconfigjson). */
       pullSecretRef?: {
+        /** Name of the Secret. */
         name: string;
       };
     };

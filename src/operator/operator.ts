@@ -305,6 +305,18 @@ export class Operator {
         // A pull Secret is one more Secret read, in the Skill's namespace, under the same switch.
         readSecret: async (namespace, name, key) =>
           (await objects.read("secret", namespace, name, key, 256 * 1024)).bytes,
+        // Like kubelet: the default ServiceAccount's imagePullSecrets (with Secret reads only).
+        ...(this.#secrets
+          ? {
+              defaultPullSecrets: async (namespace: string) => {
+                const sa = await client.request<{ imagePullSecrets?: { name?: string }[] }>(
+                  `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/default`,
+                  { timeoutMs: 10_000 },
+                );
+                return (sa.imagePullSecrets ?? []).flatMap((s) => (s.name ? [s.name] : []));
+              },
+            }
+          : {}),
       }),
       objects,
       urlRefreshMs: cfg.urlRefreshMs ?? 10 * 60_000,

@@ -77,8 +77,9 @@ export function sourceKey(ref: SourceRef): string {
         ? `url:${ref.url}#ca=${createHash("sha256").update(ref.caBundlePem).digest("hex").slice(0, 16)}`
         : `url:${ref.url}`;
     case "oci":
-      // Credentials are a namespace's own: a resolution made with them is never shared.
-      return `oci:${ref.reference}${ref.caBundlePem ? `#ca=${createHash("sha256").update(ref.caBundlePem).digest("hex").slice(0, 16)}` : ""}${ref.pullSecret ? `#secret=${ref.namespace}/${ref.pullSecret}` : ""}`;
+      // Credentials are a namespace's own (its pull Secret, or its default ServiceAccount's
+      // imagePullSecrets): a resolution is never shared across namespaces; downloads are, by digest.
+      return `oci:${ref.namespace}/${ref.reference}${ref.caBundlePem ? `#ca=${createHash("sha256").update(ref.caBundlePem).digest("hex").slice(0, 16)}` : ""}${ref.pullSecret ? `#secret=${ref.pullSecret}` : ""}`;
     default:
       return `${ref.kind}:${ref.namespace}/${ref.name}#${ref.key}`;
   }

@@ -274,6 +274,25 @@ describe("Skills from a registry", () => {
     });
   }
 
+  test("without a pull Secret, the default ServiceAccount's imagePullSecrets are used, as kubelet does", async () => {
+    const r = registries.basic as RunningRegistry;
+    await push(r, "private/sa:1.0.0", ECHO.bytes);
+    const t = await createTenant();
+    await pullSecret(t.ns, "registry-credentials", r);
+    // No controller-manager here: the default ServiceAccount is created by the test.
+    const sa = await kube("POST", `/api/v1/namespaces/${t.ns}/serviceaccounts`, {
+      metadata: { name: "default" },
+      imagePullSecrets: [{ name: "not-there" }, { name: "registry-credentials" }],
+    });
+    assert.equal(sa.status, 201, sa.body.message);
+    await createSkill(t.ns, "via-sa", {
+      ...ociSpec(r, "private/sa:1.0.0"),
+      policyRef: { name: t.policy },
+    });
+    const enabled = await waitForState(t.ns, "via-sa", "Enabled");
+    assert.equal(enabled.status?.artifactSha256, sha(ECHO.bytes));
+  });
+
   test("manifests that are not a skill's: another artifact type, two layers, an index; a reference that does not parse", async () => {
     const r = registries.none as RunningRegistry;
     writeFileSync(join(work, "a.palyra-skill"), ECHO.bytes);

@@ -19,6 +19,11 @@ export interface OciFetcherDeps {
   timeouts?: { readMs: number; totalMs: number };
   /** A Secret's key in the Skill's namespace (throws a SourceError when it cannot be read). */
   readSecret(namespace: string, name: string, key: string): Promise<Buffer>;
+  /**
+   * The imagePullSecrets of the namespace's default ServiceAccount, as kubelet uses them; absent:
+   * only pullSecretRef gives credentials.
+   */
+  defaultPullSecrets?(namespace: string): Promise<string[]>;
 }
 
 export function createOciFetcher(deps: OciFetcherDeps): OciFetcher {
@@ -65,7 +70,7 @@ async function credentialsOf(
   registry: string,
   deps: OciFetcherDeps,
 ): Promise<RegistryCredentials | undefined> {
-  if (!ref.pullSecret) return undefined;
+  if (!ref.pullSecret) return fromServiceAccount(ref.namespace, registry, deps);
   const bytes = await deps.readSecret(ref.namespace, ref.pullSecret, DOCKER_CONFIG_KEY);
   let found: RegistryCredentials | undefined;
   try {
@@ -85,4 +90,33 @@ async function credentialsOf(
     );
   }
   return found;
+}
+
+/**
+ * As kubelet does: the first of the default ServiceAccount's imagePullSecrets with an entry for
+ * the registry; none (or an unreadable one) is anonymous, never an error: most registries a
+ * Skill names without a pull Secret are public.
+ */
+async function fromServiceAccount(
+  namespace: string,
+  registry: string,
+  deps: OciFetcherDeps,
+): Promise<RegistryCredentials | undefined> {
+  if (!deps.defaultPullSecrets) return undefined;
+  let names: string[];
+  try {
+    names = await deps.defaultPullSecrets(namespace);
+  } catch {
+    return undefined;
+  }
+  for (const name of names.slice(0, 16)) {
+    try {
+      const bytes = await deps.readSecret(namespace, name, DOCKER_CONFIG_KEY);
+      const found = credentialsFor(bytes.toString("utf8"), registry);
+      if (found) return found;
+    } catch {
+      // Not a usable docker config: kubelet skips it too.
+    }
+  }
+  return undefined;
 }

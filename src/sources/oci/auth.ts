@@ -159,5 +159,18 @@ export function tokenRequest(
   }
   if (challenge.service !== undefined) url.searchParams.set("service", challenge.service);
   url.searchParams.set("scope", scope);
-  return { url, sendCredentials: url.hostname.toLowerCase() === registryHost.toLowerCase() };
+  return { url, sendCredentials: url.hostname === urlHostname(registryHost) };
+}
+
+/**
+ * A registry host (no port, no brackets) as a URL's hostname spells it: lower case, an IPv6
+ * literal in brackets and compressed, an IPv4 address in dotted decimal. Compared raw, a registry
+ * named by an IPv6 literal never matched its own realm ("[::1]" is not "::1").
+ */
+function urlHostname(host: string): string | undefined {
+  try {
+    return new URL(`https://${host.includes(":") ? `[${host}]` : host}/`).hostname;
+  } catch {
+    return undefined;
+  }
 }

@@ -3,7 +3,8 @@
  *
  * Starts kube-apiserver + etcd on 127.0.0.1, installs the CRDs, serves freshly signed example
  * artifacts from an HTTPS server on 127.0.0.1 (its own CA, passed to the Skills as caBundle),
- * runs the operator, applies a policy and six Skills, and prints `kubectl get skills -A` each
+ * pushes one to an OCI registry (the CNCF distribution registry, htpasswd auth, on 127.0.0.2),
+ * runs the operator, applies a policy and eight Skills, and prints `kubectl get skills -A` each
  * time a state changes. Once they settled: a four-eyes approval, the admission webhook at work,
  * and pod delivery (a pod bound to the verified payload, its installer run here, then the
  * artifact server swapping its bytes). Ctrl-C stops everything it started.
@@ -16,8 +17,12 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_pr
 import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { inspectArtifactAsync } from "../../src/artifact/verify.ts";
 import { OPERATOR_NODE_FLAGS } from "../../src/operator/runtime.ts";
+import { pushSkill } from "../../src/sources/oci/publish.ts";
+import { parseOciReference } from "../../src/sources/oci/reference.ts";
 import { ensureBinaries, startControlPlane } from "../control-plane/launcher.ts";
+import { type RunningRegistry, startRegistry } from "../registry/launcher.ts";
 import { ARTIFACT_HOST, ArtifactServer } from "./artifact-server.ts";
 import { skillArtifact } from "./artifacts.ts";
 import { showPodDelivery } from "./pod-delivery.ts";
@@ -37,6 +42,7 @@ const EXPECTED: Record<string, { state: string; reason: string }> = {
   "fetch-anything-approved": { state: "Quarantined", reason: "AuditFailed" },
   "echo-airgapped": { state: "Enabled", reason: "Enabled" },
   "apiserver-probe": { state: "Failed", reason: "SourceAddressBlocked" },
+  "registry-echo": { state: "Enabled", reason: "Enabled" },
 };
 /** A security reviewer (the approve verb in skills-demo), who approves what the author cannot. */
 const REVIEWER = { user: "rita@example.com", group: "security-reviewers" };
@@ -46,6 +52,7 @@ async function main(): Promise<number> {
   console.log("dev: starting kube-apiserver and etcd on 127.0.0.1 ...");
   const plane = await startControlPlane();
   const server = new ArtifactServer();
+  let registry: RunningRegistry | undefined;
   let operator: ChildProcess | undefined;
   let stopping = false;
   const stopAll = async () => {
@@ -56,6 +63,7 @@ async function main(): Promise<number> {
       await new Promise((r) => operator?.once("exit", r));
     }
     await server.stop();
+    await registry?.stop();
     await plane.stop();
   };
   process.on("SIGINT", () => {
@@ -89,6 +97,30 @@ async function main(): Promise<number> {
     await server.start();
     const url = (name: string, bytes: Buffer) => server.put(`${name}.palyra-skill`, bytes);
     console.log(`dev: artifact server at ${server.url("")} (own CA)`);
+    // One more example from an OCI registry, by tag, with credentials from a pull Secret.
+    const fromRegistry = skillArtifact({ keySeed: 7, skillId: "acme.registry_echo" });
+    registry = await startRegistry({ auth: "basic", listenHost: ARTIFACT_HOST });
+    const reference = `${registry.host}/skills/registry-echo:1.0.0`;
+    const inspected = await inspectArtifactAsync(fromRegistry.bytes);
+    const pushed = await pushSkill(
+      parseOciReference(reference),
+      fromRegistry.bytes,
+      {
+        skillId: inspected.manifest.skill_id,
+        version: inspected.manifest.version,
+        publisher: inspected.manifest.publisher,
+        keyId: inspected.keyId,
+        payloadSha256: inspected.payloadSha256,
+      },
+      {
+        caBundlePem: registry.caPem,
+        credentials: registry.users,
+        title: "registry-echo.palyra-skill",
+      },
+    );
+    console.log(
+      `dev: OCI registry at ${registry.url} (htpasswd, own CA); palyra-skill push ${reference} -> ${pushed.manifestDigest}`,
+    );
 
     const base = [
       { apiVersion: "v1", kind: "Namespace", metadata: { name: "palyra-system" } },
@@ -132,6 +164,25 @@ async function main(): Promise<number> {
           publishers: [{ name: "acme", keys: [acme.publicKeyHex] }],
           allowTofu: false,
           trustStore: { namespace: "palyra-system", name: "palyra-trust-store" },
+        },
+      },
+      {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "registry-pull", namespace: "skills-demo" },
+        type: "kubernetes.io/dockerconfigjson",
+        data: {
+          ".dockerconfigjson": Buffer.from(
+            JSON.stringify({
+              auths: {
+                [registry.host]: {
+                  auth: Buffer.from(
+                    `${registry.users.username}:${registry.users.password}`,
+                  ).toString("base64"),
+                },
+              },
+            }),
+          ).toString("base64"),
         },
       },
       {
@@ -201,6 +252,14 @@ async function main(): Promise<number> {
       // The same skill id as echo-http, from a ConfigMap: twins resolve together.
       skill("echo-airgapped", "acme.echo_http", "acme", {
         configMapRef: { name: "echo-http-artifact" },
+      }),
+      // From the OCI registry, by tag; the credentials are the namespace's own pull Secret.
+      skill("registry-echo", "acme.registry_echo", "acme", {
+        oci: {
+          reference,
+          caBundle: Buffer.from(registry.caPem).toString("base64"),
+          pullSecretRef: { name: "registry-pull" },
+        },
       }),
       // A URL at the cluster's own API server, with its CA: the operator refuses the address.
       skill("apiserver-probe", "acme.probe", "acme", {

@@ -28,6 +28,7 @@ test("make dev brings up the operator, the examples reach Enabled and Quarantine
     ["fetch-anything-approved", "Enabled"],
     ["echo-airgapped", "Enabled"],
     ["apiserver-probe", "Failed"],
+    ["registry-echo", "Enabled"],
   ] as const) {
     assert.match(
       out,

@@ -40,7 +40,7 @@ export interface OciClientOptions
   tokens?: TokenCache;
 }
 
-/** Bearer tokens by registry, scope and credentials; bounded. */
+/** Authorization values (bearer tokens, Basic) by registry, scope and credentials; bounded. */
 export class TokenCache {
   #entries = new Map<string, { token: string; expires: number }>();
   #max: number;
@@ -190,9 +190,10 @@ export async function registryRequest(
         ...(authorization ? { Authorization: authorization } : {}),
       },
     });
+  // What answered this registry's challenge last (a bearer token, or Basic): sent up front.
   const cached = tokens.get(cacheKey);
   // A cached token first; otherwise anonymously, and the registry's challenge says what next.
-  let res = await send(cached ? `Bearer ${cached}` : undefined);
+  let res = await send(cached);
   if (res.status === 401) {
     const challenge = parseChallenge(res.headers["www-authenticate"]);
     const authorization = await answer(ref, challenge, scope, cacheKey, opts, tokens, res);
@@ -230,7 +231,10 @@ async function answer(
         false,
       );
     }
-    return basicAuthorization(opts.credentials);
+    const authorization = basicAuthorization(opts.credentials);
+    // Basic registries are asked with credentials first from now on (not anonymously, then again).
+    tokens.set(cacheKey, authorization, 300);
+    return authorization;
   }
   let request: ReturnType<typeof tokenRequest>;
   try {
@@ -279,7 +283,7 @@ async function answer(
       false,
     );
   }
-  tokens.set(cacheKey, token, expiresIn);
+  tokens.set(cacheKey, `Bearer ${token}`, expiresIn);
   return `Bearer ${token}`;
 }
 

@@ -13,6 +13,7 @@ import {
   type OciClientOptions,
   registryRequest,
   resolveOci,
+  TokenCache,
 } from "./client.ts";
 import {
   ANNOTATIONS,
@@ -88,8 +89,10 @@ export async function pushSkill(
   ref: OciReference,
   artifact: Buffer,
   facts: SkillFacts,
-  opts: OciClientOptions & { title: string; created?: string },
+  given: OciClientOptions & { title: string; created?: string },
 ): Promise<Pushed> {
+  // One token (or Basic answer) for every request of the push.
+  const opts = { ...given, tokens: given.tokens ?? new TokenCache(8) };
   if (ref.tag === undefined) {
     throw new SourceError(
       "SOURCE_URL_INVALID",
@@ -208,8 +211,9 @@ async function uploadBlob(
 /** The artifact a reference names, its layer verified by size and digest. */
 export async function pullSkill(
   ref: OciReference,
-  opts: OciClientOptions & { maxArtifactBytes: number },
+  given: OciClientOptions & { maxArtifactBytes: number },
 ): Promise<{ bytes: Buffer; layerDigest: string; pinned: string }> {
+  const opts = { ...given, tokens: given.tokens ?? new TokenCache(8) };
   const resolved = await resolveOci(ref, opts);
   const layer = await fetchOciLayer(ref, resolved.manifest.layer, opts);
   return { bytes: layer.bytes, layerDigest: `sha256:${layer.sha256}`, pinned: resolved.pinned };

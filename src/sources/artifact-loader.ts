@@ -119,6 +119,11 @@ export type OciFetcher = (
   opts: {
     maxBytes: number;
     have: (digest: string) => boolean;
+    /** Runs a layer download once per digest, however many sources resolve to it at once. */
+    share?: (
+      digest: string,
+      download: () => Promise<{ bytes: Buffer; sha256: string }>,
+    ) => Promise<{ bytes: Buffer; sha256: string }>;
     onStart?: (declaredLength: number | undefined) => void;
     onBodyBytes?: (n: number) => boolean;
   },
@@ -649,6 +654,7 @@ export class ArtifactLoader {
       const fetched = await fetchOci(ref, {
         maxBytes: this.#limits.maxArtifactBytes,
         have: (digest) => !always && this.#facts.has(digest),
+        share: (digest, download) => this.#once(`download:${digest}`, download),
         onStart: (length) => {
           if (length === undefined) return;
           if (!reserve(length)) {
@@ -662,11 +668,11 @@ export class ArtifactLoader {
         },
         onBodyBytes: (n) => declared !== undefined || reserve(n),
       });
-      if (fetched.bytes) this.#fetches++;
-      this.#opts.metrics?.fetch?.("oci", {
-        seconds: seconds(),
-        bytes: fetched.bytes?.length ?? 0,
-      });
+      // A download is a fetch; a resolution that found its digest verified already is not.
+      if (fetched.bytes) {
+        this.#fetches++;
+        this.#opts.metrics?.fetch?.("oci", { seconds: seconds(), bytes: fetched.bytes.length });
+      }
       return fetched;
     } catch (error) {
       const e = isSourceError(error) ? error : undefined;

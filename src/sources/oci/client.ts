@@ -43,6 +43,16 @@ export interface OciClientOptions
 /** Authorization values (bearer tokens, Basic) by registry, scope and credentials; bounded. */
 export class TokenCache {
   #entries = new Map<string, { token: string; expires: number }>();
+  #pending = new Map<string, Promise<string>>();
+  /** One token request per key at a time: concurrent misses share it. */
+  once(key: string, fetch: () => Promise<string>): Promise<string> {
+    let p = this.#pending.get(key);
+    if (!p) {
+      p = fetch().finally(() => this.#pending.delete(key));
+      this.#pending.set(key, p);
+    }
+    return p;
+  }
   #max: number;
   constructor(max = 1024) {
     this.#max = max;
@@ -236,55 +246,59 @@ async function answer(
     tokens.set(cacheKey, authorization, 300);
     return authorization;
   }
-  let request: ReturnType<typeof tokenRequest>;
-  try {
-    request = tokenRequest(challenge, registryHost(ref), scope);
-  } catch (error) {
-    throw new SourceError("SOURCE_AUTH_FAILED", `${where}: ${(error as Error).message}`, false);
-  }
-  const withCredentials = request.sendCredentials && opts.credentials !== undefined;
-  const tokenRes = await httpsRequest(request.url.toString(), {
-    ...pickHttps(opts),
-    maxBytes: 64 * 1024,
-    headers: {
-      Accept: "application/json",
-      ...(withCredentials && opts.credentials
-        ? { Authorization: basicAuthorization(opts.credentials) }
-        : {}),
-    },
-  });
-  if (tokenRes.status === 429) throw rateLimited(ref, tokenRes);
-  if (tokenRes.status < 200 || tokenRes.status >= 300) {
-    const foreign = !request.sendCredentials && opts.credentials !== undefined;
-    throw new SourceError(
-      "SOURCE_AUTH_FAILED",
-      `${where}: the token service ${request.url.origin} refused ${withCredentials ? "the credentials" : "an anonymous request"}${tokenRes.internal ? "" : ` (HTTP ${tokenRes.status})`}${foreign ? `; credentials are sent only to ${registryHost(ref)} itself, not to a realm on another host` : ""}`,
-      tokenRes.status >= 500,
-    );
-  }
-  let token: string | undefined;
-  let expiresIn = 60;
-  try {
-    const doc = JSON.parse(tokenRes.bytes.toString("utf8")) as {
-      token?: unknown;
-      access_token?: unknown;
-      expires_in?: unknown;
-    };
-    const t = typeof doc.token === "string" ? doc.token : doc.access_token;
-    token = typeof t === "string" && t.length > 0 ? t : undefined;
-    if (typeof doc.expires_in === "number" && doc.expires_in > 0) expiresIn = doc.expires_in;
-  } catch {
-    token = undefined;
-  }
-  if (!token || /[\s\r\n]/.test(token)) {
-    throw new SourceError(
-      "SOURCE_AUTH_FAILED",
-      `${where}: the token service ${request.url.origin} answered no usable token`,
-      false,
-    );
-  }
-  tokens.set(cacheKey, `Bearer ${token}`, expiresIn);
-  return `Bearer ${token}`;
+  // Concurrent resolutions that miss the cache share one token request.
+  const bearer = async (): Promise<string> => {
+    let request: ReturnType<typeof tokenRequest>;
+    try {
+      request = tokenRequest(challenge, registryHost(ref), scope);
+    } catch (error) {
+      throw new SourceError("SOURCE_AUTH_FAILED", `${where}: ${(error as Error).message}`, false);
+    }
+    const withCredentials = request.sendCredentials && opts.credentials !== undefined;
+    const tokenRes = await httpsRequest(request.url.toString(), {
+      ...pickHttps(opts),
+      maxBytes: 64 * 1024,
+      headers: {
+        Accept: "application/json",
+        ...(withCredentials && opts.credentials
+          ? { Authorization: basicAuthorization(opts.credentials) }
+          : {}),
+      },
+    });
+    if (tokenRes.status === 429) throw rateLimited(ref, tokenRes);
+    if (tokenRes.status < 200 || tokenRes.status >= 300) {
+      const foreign = !request.sendCredentials && opts.credentials !== undefined;
+      throw new SourceError(
+        "SOURCE_AUTH_FAILED",
+        `${where}: the token service ${request.url.origin} refused ${withCredentials ? "the credentials" : "an anonymous request"}${tokenRes.internal ? "" : ` (HTTP ${tokenRes.status})`}${foreign ? `; credentials are sent only to ${registryHost(ref)} itself, not to a realm on another host` : ""}`,
+        tokenRes.status >= 500,
+      );
+    }
+    let token: string | undefined;
+    let expiresIn = 60;
+    try {
+      const doc = JSON.parse(tokenRes.bytes.toString("utf8")) as {
+        token?: unknown;
+        access_token?: unknown;
+        expires_in?: unknown;
+      };
+      const t = typeof doc.token === "string" ? doc.token : doc.access_token;
+      token = typeof t === "string" && t.length > 0 ? t : undefined;
+      if (typeof doc.expires_in === "number" && doc.expires_in > 0) expiresIn = doc.expires_in;
+    } catch {
+      token = undefined;
+    }
+    if (!token || /[\s\r\n]/.test(token)) {
+      throw new SourceError(
+        "SOURCE_AUTH_FAILED",
+        `${where}: the token service ${request.url.origin} answered no usable token`,
+        false,
+      );
+    }
+    tokens.set(cacheKey, `Bearer ${token}`, expiresIn);
+    return `Bearer ${token}`;
+  };
+  return tokens.once(cacheKey, bearer);
 }
 
 /** The answer if 2xx, else the typed error its status means. */

@@ -56,11 +56,13 @@ export function createOciFetcher(deps: OciFetcherDeps): OciFetcher {
       ...(reference.tag !== undefined ? { tag: reference.tag } : {}),
     };
     if (opts.have(digest)) return { digest, source };
-    const layer = await fetchOciLayer(reference, resolved.manifest.layer, {
-      ...client,
-      ...(opts.onStart ? { onStart: opts.onStart } : {}),
-      ...(opts.onBodyBytes ? { onBodyBytes: opts.onBodyBytes } : {}),
-    });
+    const download = () =>
+      fetchOciLayer(reference, resolved.manifest.layer, {
+        ...client,
+        ...(opts.onStart ? { onStart: opts.onStart } : {}),
+        ...(opts.onBodyBytes ? { onBodyBytes: opts.onBodyBytes } : {}),
+      });
+    const layer = await (opts.share ? opts.share(digest, download) : download());
     return { digest: layer.sha256, bytes: layer.bytes, source };
   };
 }

@@ -75,7 +75,7 @@ demo-cluster: install control-plane
 
 # The main job: kube-apiserver + etcd on 127.0.0.1, CRDs, an HTTPS artifact server with its own
 # CA, the operator, a policy and six example Skills; prints kubectl get skills -A as they settle.
-dev: install control-plane
+dev: install control-plane registry
 	$(NODE) hack/dev/dev.ts
 
 typecheck: install
@@ -138,6 +138,7 @@ bench: install control-plane
 	npm run bench:controller
 	npm run bench:webhook
 	npm run bench:delivery
+	npm run bench:oci
 	npm run bench:scale -- --soak-seconds 120
 
 # The container image (Dockerfile) and the kind end-to-end run need a Docker engine; without

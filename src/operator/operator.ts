@@ -42,7 +42,7 @@ import { AddressPolicy } from "../sources/address-policy.ts";
 import { ArtifactLoader, sourceRefOf } from "../sources/artifact-loader.ts";
 import { fetchHttps } from "../sources/https-source.ts";
 import { KubeObjectSource } from "../sources/object-source.ts";
-import { createOciFetcher } from "../sources/oci/fetcher.ts";
+import { createOciFetcher, PullSecretCache } from "../sources/oci/fetcher.ts";
 import { type AdmissionSnapshot, guardedNamespaceLabels } from "../webhook/handlers.ts";
 import { Webhook, type WebhookConfig } from "../webhook/webhook.ts";
 import type { Logger } from "./log.ts";
@@ -281,6 +281,16 @@ export class Operator {
       ...(this.#secrets ? { secrets: this.#secrets } : {}),
     });
     const timeouts = cfg.artifactTimeouts;
+    // Registry credentials are read per namespace and resolution: cache them by the Secret's
+    // resourceVersion (the informer knows it), and the default ServiceAccount's list briefly.
+    const pullSecrets = new PullSecretCache(objects, (namespace) =>
+      client
+        .request<{ imagePullSecrets?: { name?: string }[] }>(
+          `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/default`,
+          { timeoutMs: 10_000 },
+        )
+        .then((sa) => (sa.imagePullSecrets ?? []).flatMap((s) => (s.name ? [s.name] : []))),
+    );
     this.#loader = new ArtifactLoader({
       ...(src.maxInflightBytes ? { maxInflightBytes: src.maxInflightBytes } : {}),
       ...(src.maxCacheBytes ? { maxCacheBytes: src.maxCacheBytes } : {}),
@@ -303,18 +313,11 @@ export class Operator {
         addressPolicy,
         ...(timeouts ? { timeouts } : {}),
         // A pull Secret is one more Secret read, in the Skill's namespace, under the same switch.
-        readSecret: async (namespace, name, key) =>
-          (await objects.read("secret", namespace, name, key, 256 * 1024)).bytes,
+        readSecret: (namespace, name, key) => pullSecrets.read(namespace, name, key),
         // Like kubelet: the default ServiceAccount's imagePullSecrets (with Secret reads only).
         ...(this.#secrets
           ? {
-              defaultPullSecrets: async (namespace: string) => {
-                const sa = await client.request<{ imagePullSecrets?: { name?: string }[] }>(
-                  `/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/default`,
-                  { timeoutMs: 10_000 },
-                );
-                return (sa.imagePullSecrets ?? []).flatMap((s) => (s.name ? [s.name] : []));
-              },
+              defaultPullSecrets: (namespace: string) => pullSecrets.defaults(namespace),
             }
           : {}),
       }),

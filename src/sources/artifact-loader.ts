@@ -654,7 +654,14 @@ export class ArtifactLoader {
       const fetched = await fetchOci(ref, {
         maxBytes: this.#limits.maxArtifactBytes,
         have: (digest) => !always && this.#facts.has(digest),
-        share: (digest, download) => this.#once(`download:${digest}`, download),
+        // Counted once, by the download itself: sharers get the same bytes, not another fetch.
+        share: (digest, download) =>
+          this.#once(`download:${digest}`, async () => {
+            const layer = await download();
+            this.#fetches++;
+            this.#opts.metrics?.fetch?.("oci", { seconds: seconds(), bytes: layer.bytes.length });
+            return layer;
+          }),
         onStart: (length) => {
           if (length === undefined) return;
           if (!reserve(length)) {
@@ -668,11 +675,7 @@ export class ArtifactLoader {
         },
         onBodyBytes: (n) => declared !== undefined || reserve(n),
       });
-      // A download is a fetch; a resolution that found its digest verified already is not.
-      if (fetched.bytes) {
-        this.#fetches++;
-        this.#opts.metrics?.fetch?.("oci", { seconds: seconds(), bytes: fetched.bytes.length });
-      }
+      // A download is a fetch (counted where it ran, in share); a resolution is not.
       return fetched;
     } catch (error) {
       const e = isSourceError(error) ? error : undefined;

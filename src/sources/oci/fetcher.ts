@@ -6,7 +6,7 @@
 
 import { rootCertificates } from "node:tls";
 import type { AddressPolicy } from "../address-policy.ts";
-import type { OciFetcher, SourceRef } from "../artifact-loader.ts";
+import type { ObjectSourceReader, OciFetcher, SourceRef } from "../artifact-loader.ts";
 import { SourceError } from "../errors.ts";
 import { credentialsFor, type RegistryCredentials } from "./auth.ts";
 import { fetchOciLayer, resolveOci, TokenCache } from "./client.ts";
@@ -121,4 +121,47 @@ async function fromServiceAccount(
     }
   }
   return undefined;
+}
+
+/**
+ * Pull Secrets by resourceVersion (the Secret informer's, so a rotation is seen at once) and the
+ * default ServiceAccount's imagePullSecrets for 30 s: a resolution per namespace and reference
+ * must not cost API reads each. Bounded.
+ */
+export class PullSecretCache {
+  #objects: Pick<ObjectSourceReader, "read" | "version">;
+  #readDefaults: (namespace: string) => Promise<string[]>;
+  #secrets = new Map<string, { version: string; bytes: Buffer }>();
+  #defaults = new Map<string, { names: Promise<string[]>; at: number }>();
+
+  constructor(
+    objects: Pick<ObjectSourceReader, "read" | "version">,
+    readDefaults: (namespace: string) => Promise<string[]>,
+  ) {
+    this.#objects = objects;
+    this.#readDefaults = readDefaults;
+  }
+
+  async read(namespace: string, name: string, key: string): Promise<Buffer> {
+    const id = `${namespace}/${name}/${key}`;
+    const version = this.#objects.version("secret", namespace, name);
+    const cached = this.#secrets.get(id);
+    if (cached && version !== undefined && cached.version === version) return cached.bytes;
+    const read = await this.#objects.read("secret", namespace, name, key, 256 * 1024);
+    if (this.#secrets.size >= 1024)
+      this.#secrets.delete(this.#secrets.keys().next().value as string);
+    this.#secrets.set(id, { version: read.resourceVersion, bytes: read.bytes });
+    return read.bytes;
+  }
+
+  defaults(namespace: string, now = Date.now()): Promise<string[]> {
+    const cached = this.#defaults.get(namespace);
+    if (cached && now - cached.at < 30_000) return cached.names;
+    const names = this.#readDefaults(namespace);
+    names.catch(() => this.#defaults.delete(namespace));
+    if (this.#defaults.size >= 1024)
+      this.#defaults.delete(this.#defaults.keys().next().value as string);
+    this.#defaults.set(namespace, { names, at: now });
+    return names;
+  }
 }

@@ -17,7 +17,7 @@ import { type LookupAddress, type LookupAllOptions, type LookupOptions, lookup }
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { Agent, request } from "node:https";
 import { isIP, type LookupFunction } from "node:net";
-import { createSecureContext, type SecureContext } from "node:tls";
+import { createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
 import type { AddressPolicy } from "./address-policy.ts";
 import { SourceError } from "./errors.ts";
 
@@ -54,6 +54,12 @@ export interface HttpsRequestOptions extends FetchHttpsOptions {
   body?: Buffer;
   /** Largest body read from an answer that is not 2xx (default 64 KiB); a longer one is cut. */
   maxErrorBytes?: number;
+  /**
+   * A keep-alive pool to use instead of an agent of this request's own: the caller keys it by
+   * origin and CA (a custom CA must never leak into another pool). New sockets are checked by
+   * the address policy as always; a reused one was checked when it connected.
+   */
+  agent?: Agent;
 }
 
 export interface HttpsResponse {
@@ -91,7 +97,7 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 // native memory per TLS context; many Skills share a few bundles, so contexts are shared too.
 const contexts = new Map<string, SecureContext>();
 
-function secureContextFor(caBundlePem: string): SecureContext {
+export function secureContextFor(caBundlePem: string): SecureContext {
   const key = createHash("sha256").update(caBundlePem).digest("hex");
   let context = contexts.get(key);
   if (context) {
@@ -138,11 +144,15 @@ export async function httpsRequest(url: string, opts: HttpsRequestOptions): Prom
   }
   const deadline = AbortSignal.timeout(opts.totalTimeoutMs ?? 120_000);
   const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
-  // One agent per fetch: a custom CA must never leak into a shared connection pool.
-  const agent = new Agent({
-    keepAlive: false,
-    ...(opts.caBundlePem ? { secureContext: secureContextFor(opts.caBundlePem) } : {}),
-  });
+  // One agent per fetch (unless the caller pools by origin and CA): a custom CA must never
+  // leak into a shared connection pool.
+  const own = opts.agent === undefined;
+  const agent =
+    opts.agent ??
+    new Agent({
+      keepAlive: false,
+      ...(opts.caBundlePem ? { secureContext: secureContextFor(opts.caBundlePem) } : {}),
+    });
   const method = opts.method ?? "GET";
   const follows = method === "GET" || method === "HEAD";
   let headers = { ...(opts.headers ?? {}) };
@@ -208,7 +218,7 @@ export async function httpsRequest(url: string, opts: HttpsRequestOptions): Prom
       return { status, headers: res.headers, bytes, sha256, url: current.toString(), internal };
     }
   } finally {
-    agent.destroy();
+    if (own) agent.destroy();
   }
 }
 
@@ -411,10 +421,16 @@ function get(
       if (socket.connecting || socket.remoteAddress === undefined)
         socket.once("connect", onConnect);
       else onConnect();
-      socket.once("secureConnect", () => {
+      if (!socket.connecting && (socket as TLSSocket).encrypted && socket.remoteAddress) {
+        // A kept-alive socket from the caller's pool: connected (and checked) already.
         connected = true;
         clearTimeout(connectTimer);
-      });
+      } else {
+        socket.once("secureConnect", () => {
+          connected = true;
+          clearTimeout(connectTimer);
+        });
+      }
     });
     const readMs = opts.readTimeoutMs ?? 30_000;
     req.setTimeout(readMs, () => {

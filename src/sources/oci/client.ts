@@ -11,8 +11,14 @@
 
 import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
+import { Agent } from "node:https";
 import { SourceError } from "../errors.ts";
-import { type HttpsRequestOptions, type HttpsResponse, httpsRequest } from "../https-source.ts";
+import {
+  type HttpsRequestOptions,
+  type HttpsResponse,
+  httpsRequest,
+  secureContextFor,
+} from "../https-source.ts";
 import {
   basicAuthorization,
   type Challenge,
@@ -38,6 +44,41 @@ export interface OciClientOptions
   credentials?: RegistryCredentials | undefined;
   /** Tokens shared across fetches (the operator keeps one); default: a cache per call. */
   tokens?: TokenCache;
+  /** Kept-alive connections to registries, by CA bundle (the operator keeps one). */
+  agents?: AgentPool;
+}
+
+/**
+ * Keep-alive agents by CA bundle: a registry answers many small requests (a manifest per
+ * namespace and refresh, tokens, blobs), and a TLS handshake each costs more than the request.
+ * Never shared across CA bundles; new sockets are address-checked as always.
+ */
+export class AgentPool {
+  #agents = new Map<string, Agent>();
+  for(caBundlePem: string | undefined): Agent {
+    const key = caBundlePem ? createHash("sha256").update(caBundlePem).digest("hex") : "system";
+    let agent = this.#agents.get(key);
+    if (!agent) {
+      agent = new Agent({
+        keepAlive: true,
+        maxSockets: 8,
+        maxFreeSockets: 2,
+        timeout: 30_000,
+        ...(caBundlePem ? { secureContext: secureContextFor(caBundlePem) } : {}),
+      });
+      if (this.#agents.size >= 32) {
+        const [oldest, old] = this.#agents.entries().next().value as [string, Agent];
+        old.destroy();
+        this.#agents.delete(oldest);
+      }
+      this.#agents.set(key, agent);
+    }
+    return agent;
+  }
+  destroy(): void {
+    for (const a of this.#agents.values()) a.destroy();
+    this.#agents.clear();
+  }
 }
 
 /** Authorization values (bearer tokens, Basic) by registry, scope and credentials; bounded. */
@@ -387,6 +428,7 @@ function pickHttps(opts: OciClientOptions): Omit<HttpsRequestOptions, "maxBytes"
     ...(opts.totalTimeoutMs ? { totalTimeoutMs: opts.totalTimeoutMs } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.userAgent ? { userAgent: opts.userAgent } : {}),
+    ...(opts.agents ? { agent: opts.agents.for(opts.caBundlePem) } : {}),
     // A registry redirecting a blob elsewhere (storage) is followed, https only.
     maxRedirects: 3,
   };

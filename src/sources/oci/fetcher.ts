@@ -9,7 +9,7 @@ import type { AddressPolicy } from "../address-policy.ts";
 import type { ObjectSourceReader, OciFetcher, SourceRef } from "../artifact-loader.ts";
 import { SourceError } from "../errors.ts";
 import { credentialsFor, type RegistryCredentials } from "./auth.ts";
-import { fetchOciLayer, resolveOci, TokenCache } from "./client.ts";
+import { AgentPool, fetchOciLayer, resolveOci, TokenCache } from "./client.ts";
 import { OciReferenceError, parseOciReference } from "./reference.ts";
 
 export const DOCKER_CONFIG_KEY = ".dockerconfigjson";
@@ -26,8 +26,21 @@ export interface OciFetcherDeps {
   defaultPullSecrets?(namespace: string): Promise<string[]>;
 }
 
+// The system roots plus a Skill's CA, built once per CA (the roots are ~200 KB of PEM).
+const bundles = new Map<string, string>();
+function withSystemRoots(caBundlePem: string): string {
+  let bundle = bundles.get(caBundlePem);
+  if (!bundle) {
+    bundle = `${rootCertificates.join("\n")}\n${caBundlePem}`;
+    if (bundles.size >= 64) bundles.delete(bundles.keys().next().value as string);
+    bundles.set(caBundlePem, bundle);
+  }
+  return bundle;
+}
+
 export function createOciFetcher(deps: OciFetcherDeps): OciFetcher {
   const tokens = new TokenCache();
+  const agents = new AgentPool();
   return async (ref, opts) => {
     let reference: ReturnType<typeof parseOciReference>;
     try {
@@ -39,15 +52,14 @@ export function createOciFetcher(deps: OciFetcherDeps): OciFetcher {
     }
     const credentials = await credentialsOf(ref, reference.registry, deps);
     const client = {
-      ...(ref.caBundlePem
-        ? { caBundlePem: `${rootCertificates.join("\n")}\n${ref.caBundlePem}` }
-        : {}),
+      ...(ref.caBundlePem ? { caBundlePem: withSystemRoots(ref.caBundlePem) } : {}),
       ...(deps.addressPolicy ? { addressPolicy: deps.addressPolicy } : {}),
       ...(deps.timeouts
         ? { readTimeoutMs: deps.timeouts.readMs, totalTimeoutMs: deps.timeouts.totalMs }
         : {}),
       credentials,
       tokens,
+      agents,
     };
     const resolved = await resolveOci(reference, { ...client, maxArtifactBytes: opts.maxBytes });
     const digest = resolved.manifest.layer.digest.slice("sha256:".length);

@@ -27,6 +27,8 @@ export type SourceRef =
       caBundlePem?: string;
       /** A kubernetes.io/dockerconfigjson Secret in the namespace. */
       pullSecret?: string;
+      /** Plain http (a loopback registry only). */
+      insecure?: boolean;
     };
 
 /** Where an OCI artifact came from, as resolved: for the Skill's status. */
@@ -67,6 +69,7 @@ export function sourceRefOf(skill: Skill): SourceRef {
     reference: oci?.reference ?? "",
     ...(oci?.caBundle ? { caBundlePem: Buffer.from(oci.caBundle, "base64").toString("utf8") } : {}),
     ...(oci?.pullSecretRef ? { pullSecret: oci.pullSecretRef.name } : {}),
+    ...(oci?.insecure ? { insecure: true } : {}),
   };
 }
 
@@ -79,7 +82,7 @@ export function sourceKey(ref: SourceRef): string {
     case "oci":
       // Credentials are a namespace's own (its pull Secret, or its default ServiceAccount's
       // imagePullSecrets): a resolution is never shared across namespaces; downloads are, by digest.
-      return `oci:${ref.namespace}/${ref.reference}${ref.caBundlePem ? `#ca=${createHash("sha256").update(ref.caBundlePem).digest("hex").slice(0, 16)}` : ""}${ref.pullSecret ? `#secret=${ref.pullSecret}` : ""}`;
+      return `oci:${ref.namespace}/${ref.reference}${ref.caBundlePem ? `#ca=${createHash("sha256").update(ref.caBundlePem).digest("hex").slice(0, 16)}` : ""}${ref.pullSecret ? `#secret=${ref.pullSecret}` : ""}${ref.insecure ? "#insecure" : ""}`;
     default:
       return `${ref.kind}:${ref.namespace}/${ref.name}#${ref.key}`;
   }

@@ -14,7 +14,12 @@
 
 import { createHash } from "node:crypto";
 import { type LookupAddress, type LookupAllOptions, type LookupOptions, lookup } from "node:dns";
-import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+} from "node:http";
 import { Agent, request } from "node:https";
 import { isIP, type LookupFunction } from "node:net";
 import { createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
@@ -60,6 +65,11 @@ export interface HttpsRequestOptions extends FetchHttpsOptions {
    * the address policy as always; a reused one was checked when it connected.
    */
   agent?: Agent;
+  /**
+   * Plain http is allowed for this URL's origin (an OCI registry marked insecure, on loopback
+   * only: the caller decides); never for another origin, never by a redirect from https.
+   */
+  allowPlainHttp?: boolean;
 }
 
 export interface HttpsResponse {
@@ -139,20 +149,23 @@ export async function httpsRequest(url: string, opts: HttpsRequestOptions): Prom
   } catch {
     throw new SourceError("SOURCE_URL_INVALID", "source URL is not a valid URL");
   }
-  if (current.protocol !== "https:") {
+  const plain = current.protocol === "http:" && opts.allowPlainHttp === true;
+  if (current.protocol !== "https:" && !plain) {
     throw new SourceError("SOURCE_URL_INVALID", `source URL ${redactUrl(current)} is not https`);
   }
+  const origin = current.origin;
   const deadline = AbortSignal.timeout(opts.totalTimeoutMs ?? 120_000);
   const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
   // One agent per fetch (unless the caller pools by origin and CA): a custom CA must never
   // leak into a shared connection pool.
-  const own = opts.agent === undefined;
-  const agent =
-    opts.agent ??
-    new Agent({
-      keepAlive: false,
-      ...(opts.caBundlePem ? { secureContext: secureContextFor(opts.caBundlePem) } : {}),
-    });
+  const own = opts.agent === undefined || plain;
+  const agent: Agent | HttpAgent = plain
+    ? new HttpAgent({ keepAlive: false })
+    : (opts.agent ??
+      new Agent({
+        keepAlive: false,
+        ...(opts.caBundlePem ? { secureContext: secureContextFor(opts.caBundlePem) } : {}),
+      }));
   const method = opts.method ?? "GET";
   const follows = method === "GET" || method === "HEAD";
   let headers = { ...(opts.headers ?? {}) };
@@ -179,7 +192,8 @@ export async function httpsRequest(url: string, opts: HttpsRequestOptions): Prom
           );
         }
         const next = new URL(location, current);
-        if (next.protocol !== "https:") {
+        // Plain http stays on the one origin it was allowed for.
+        if (plain ? next.origin !== origin : next.protocol !== "https:") {
           throw new SourceError(
             "SOURCE_REDIRECT_REFUSED",
             `${redactUrl(current)} redirects to ${redactUrl(next)}, which is not https`,
@@ -353,7 +367,7 @@ export function guardedLookup(
 
 function get(
   url: URL,
-  agent: Agent,
+  agent: Agent | HttpAgent,
   opts: HttpsRequestOptions,
   signal: AbortSignal,
   deadline: AbortSignal,
@@ -375,8 +389,10 @@ function get(
     let connected = false;
     let remoteAddress: string | undefined;
     let failure: SourceError | undefined;
-    const req = request(url, {
-      agent,
+    const plain = url.protocol === "http:";
+    const send = plain ? httpRequest : request;
+    const req = send(url, {
+      agent: agent as Agent,
       method: opts.method ?? "GET",
       ...(guard ? { lookup: guard } : {}),
       headers: {
@@ -421,12 +437,12 @@ function get(
       if (socket.connecting || socket.remoteAddress === undefined)
         socket.once("connect", onConnect);
       else onConnect();
-      if (!socket.connecting && (socket as TLSSocket).encrypted && socket.remoteAddress) {
+      if (!socket.connecting && !plain && (socket as TLSSocket).encrypted && socket.remoteAddress) {
         // A kept-alive socket from the caller's pool: connected (and checked) already.
         connected = true;
         clearTimeout(connectTimer);
       } else {
-        socket.once("secureConnect", () => {
+        socket.once(plain ? "connect" : "secureConnect", () => {
           connected = true;
           clearTimeout(connectTimer);
         });

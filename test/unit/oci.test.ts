@@ -328,3 +328,130 @@ test("image volumes that mount a skill need the digest an Enabled Skill resolved
   const cron = { spec: { jobTemplate: { spec: { template: pod("reg.example/skills/echo:1") } } } };
   assert.equal(imageVolumeProblems("CronJob", cron, skills).length, 1);
 });
+
+test("insecure: plain http only for a loopback registry, redirects kept on its origin, and no credentials over it", async () => {
+  const { createServer } = await import("node:http");
+  const { createOciFetcher, isLoopback } = await import("../../src/sources/oci/fetcher.ts");
+  const { skillManifest } = await import("../../src/sources/oci/publish.ts");
+  for (const [host, loopback] of [
+    ["127.0.0.1", true],
+    ["127.9.8.7", true],
+    ["localhost", true],
+    ["::1", true],
+    ["10.0.0.1", false],
+    ["reg.example", false],
+    ["127.0.0.300", false],
+  ] as const) {
+    assert.equal(isLoopback(host), loopback, host);
+  }
+  const artifact = Buffer.from("PK plain http artifact");
+  const digest = createHash("sha256").update(artifact).digest("hex");
+  const manifest = skillManifest(
+    artifact,
+    { skillId: "acme.echo_http", version: "1", publisher: "acme", keyId: "k", payloadSha256: "p" },
+    "a.palyra-skill",
+    "2026-12-06T00:00:00Z",
+  );
+  const seen: { path: string; authorization?: string }[] = [];
+  const server = createServer((req, res) => {
+    seen.push({
+      path: req.url ?? "",
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    });
+    if (req.url?.startsWith("/v2/private/")) {
+      res.writeHead(401, { "WWW-Authenticate": 'Basic realm="r"' }).end();
+    } else if (req.url?.includes("/manifests/")) {
+      res.writeHead(200, { "Content-Type": MANIFEST_MEDIA_TYPE }).end(manifest);
+    } else if (req.url?.includes("/blobs/")) {
+      res.writeHead(200).end(artifact);
+    } else res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  const fetcher = createOciFetcher({
+    readSecret: async () =>
+      Buffer.from(
+        JSON.stringify({ auths: { [`127.0.0.1:${port}`]: { username: "u", password: "p" } } }),
+      ),
+  });
+  const opts = { maxBytes: 1024 * 1024, have: () => false };
+  try {
+    const got = await fetcher(
+      {
+        kind: "oci",
+        namespace: "ns",
+        reference: `127.0.0.1:${port}/skills/echo:1`,
+        insecure: true,
+      },
+      opts,
+    );
+    assert.equal(got.digest, digest);
+    assert.deepEqual(got.bytes, artifact);
+    // Without insecure, the same registry is https only: it fails (TLS to a plain server).
+    await assert.rejects(
+      fetcher({ kind: "oci", namespace: "ns", reference: `127.0.0.1:${port}/skills/echo:1` }, opts),
+    );
+    // A registry asking for credentials over plain http gets none, even with a pull Secret.
+    await assert.rejects(
+      fetcher(
+        {
+          kind: "oci",
+          namespace: "ns",
+          reference: `127.0.0.1:${port}/private/echo:1`,
+          insecure: true,
+          pullSecret: "creds",
+        },
+        opts,
+      ),
+      /never sent over plain http/,
+    );
+    assert.ok(
+      seen.every((r) => r.authorization === undefined),
+      JSON.stringify(seen),
+    );
+    // Not loopback: refused before any request.
+    const before = seen.length;
+    await assert.rejects(
+      fetcher(
+        { kind: "oci", namespace: "ns", reference: "reg.example/skills/echo:1", insecure: true },
+        opts,
+      ),
+      /insecure \(plain http\) is allowed only for a registry on a loopback address/,
+    );
+    assert.equal(seen.length, before);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
+
+test("plain http, where allowed, never follows a redirect to another origin, and is refused where not allowed", async () => {
+  const { createServer } = await import("node:http");
+  const { httpsRequest } = await import("../../src/sources/https-source.ts");
+  let elsewhere = 0;
+  const other = createServer((_req, res) => {
+    elsewhere++;
+    res.end("x");
+  });
+  await new Promise<void>((r) => other.listen(0, "127.0.0.1", r));
+  const otherPort = (other.address() as { port: number }).port;
+  const server = createServer((_req, res) =>
+    res.writeHead(302, { Location: `http://127.0.0.1:${otherPort}/x` }).end(),
+  );
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  try {
+    await assert.rejects(
+      httpsRequest(`http://127.0.0.1:${port}/`, { maxBytes: 1024, allowPlainHttp: true }),
+      (e: unknown) => (e as { code?: string }).code === "SOURCE_REDIRECT_REFUSED",
+    );
+    await assert.rejects(
+      httpsRequest(`http://127.0.0.1:${port}/`, { maxBytes: 1024 }),
+      (e: unknown) => (e as { code?: string }).code === "SOURCE_URL_INVALID",
+    );
+    assert.equal(elsewhere, 0);
+  } finally {
+    server.close();
+    other.close();
+  }
+});

@@ -50,6 +50,8 @@ export interface SkillSpec {
       reference: string;
       /** PEM CA certificate(s), base64-encoded, trusted for the registry (and its token service) in addition to the system roots. */
       caBundle?: string;
+      /** Plain http, for a registry on a loopback address only (a local development registry); for any other host the Skill fails. Credentials are never sent over it. */
+      insecure?: boolean;
       /** A kubernetes.io/dockerconfigjson Secret in the Skill's namespace holding credentials for the registry (key .dockerconfigjson). */
       pullSecretRef?: {
         /** Name of the Secret. */

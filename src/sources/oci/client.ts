@@ -46,6 +46,8 @@ export interface OciClientOptions
   tokens?: TokenCache;
   /** Kept-alive connections to registries, by CA bundle (the operator keeps one). */
   agents?: AgentPool;
+  /** Plain http to the registry (the caller allows it for loopback registries only). */
+  plainHttp?: boolean;
 }
 
 /**
@@ -124,7 +126,8 @@ export interface ResolvedOci {
   readonly pinned: string;
 }
 
-const baseUrl = (ref: OciReference) => `https://${ref.registry}/v2/${ref.repository}`;
+const baseUrl = (ref: OciReference, opts: { plainHttp?: boolean } = {}) =>
+  `${opts.plainHttp ? "http" : "https"}://${ref.registry}/v2/${ref.repository}`;
 
 /** Resolves a reference (tag or digest) to a skill's manifest. */
 export async function resolveOci(
@@ -132,7 +135,7 @@ export async function resolveOci(
   opts: OciClientOptions & { maxArtifactBytes: number },
 ): Promise<ResolvedOci> {
   const target = ref.digest ?? ref.tag ?? "";
-  const res = await registryGet(ref, `${baseUrl(ref)}/manifests/${target}`, opts, {
+  const res = await registryGet(ref, `${baseUrl(ref, opts)}/manifests/${target}`, opts, {
     headers: { Accept: MANIFEST_ACCEPT },
     maxBytes: MAX_MANIFEST_BYTES,
   });
@@ -183,7 +186,7 @@ export async function fetchOciLayer(
   layer: { digest: string; size: number },
   opts: OciClientOptions & Pick<HttpsRequestOptions, "onStart" | "onBodyBytes">,
 ): Promise<{ bytes: Buffer; sha256: string }> {
-  const res = await registryGet(ref, `${baseUrl(ref)}/blobs/${layer.digest}`, opts, {
+  const res = await registryGet(ref, `${baseUrl(ref, opts)}/blobs/${layer.digest}`, opts, {
     maxBytes: layer.size,
     ...(opts.onStart ? { onStart: opts.onStart } : {}),
     ...(opts.onBodyBytes ? { onBodyBytes: opts.onBodyBytes } : {}),
@@ -272,6 +275,13 @@ async function answer(
       ref,
       res,
       "the registry answered 401 without a Basic or Bearer challenge, so it cannot be authenticated with",
+    );
+  }
+  if (opts.plainHttp) {
+    throw new SourceError(
+      "SOURCE_AUTH_FAILED",
+      `${where}: the registry asks for credentials, which are never sent over plain http (insecure)`,
+      false,
     );
   }
   if (challenge.scheme === "basic") {
@@ -428,7 +438,8 @@ function pickHttps(opts: OciClientOptions): Omit<HttpsRequestOptions, "maxBytes"
     ...(opts.totalTimeoutMs ? { totalTimeoutMs: opts.totalTimeoutMs } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.userAgent ? { userAgent: opts.userAgent } : {}),
-    ...(opts.agents ? { agent: opts.agents.for(opts.caBundlePem) } : {}),
+    ...(opts.agents && !opts.plainHttp ? { agent: opts.agents.for(opts.caBundlePem) } : {}),
+    ...(opts.plainHttp ? { allowPlainHttp: true } : {}),
     // A registry redirecting a blob elsewhere (storage) is followed, https only.
     maxRedirects: 3,
   };

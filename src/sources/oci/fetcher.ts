@@ -10,7 +10,16 @@ import type { ObjectSourceReader, OciFetcher, SourceRef } from "../artifact-load
 import { SourceError } from "../errors.ts";
 import { credentialsFor, type RegistryCredentials } from "./auth.ts";
 import { AgentPool, fetchOciLayer, resolveOci, TokenCache } from "./client.ts";
-import { OciReferenceError, parseOciReference } from "./reference.ts";
+import { OciReferenceError, parseOciReference, registryHost } from "./reference.ts";
+
+/** 127.0.0.0/8, ::1 and localhost: where a development registry without TLS may live. */
+export function isLoopback(host: string): boolean {
+  const h = host.toLowerCase();
+  if (h === "localhost" || h === "::1" || h === "0:0:0:0:0:0:0:1") return true;
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
+  if (!v4) return false;
+  return v4[1] === "127" && v4.slice(1).every((o) => Number(o) <= 255);
+}
 
 export const DOCKER_CONFIG_KEY = ".dockerconfigjson";
 
@@ -50,7 +59,17 @@ export function createOciFetcher(deps: OciFetcherDeps): OciFetcher {
         throw new SourceError("SOURCE_URL_INVALID", error.message, false);
       throw error;
     }
-    const credentials = await credentialsOf(ref, reference.registry, deps);
+    if (ref.insecure && !isLoopback(registryHost(reference))) {
+      throw new SourceError(
+        "SOURCE_URL_INVALID",
+        `${reference.registry}: insecure (plain http) is allowed only for a registry on a loopback address`,
+        false,
+      );
+    }
+    // No credentials travel over plain http.
+    const credentials = ref.insecure
+      ? undefined
+      : await credentialsOf(ref, reference.registry, deps);
     const client = {
       ...(ref.caBundlePem ? { caBundlePem: withSystemRoots(ref.caBundlePem) } : {}),
       ...(deps.addressPolicy ? { addressPolicy: deps.addressPolicy } : {}),
@@ -60,6 +79,7 @@ export function createOciFetcher(deps: OciFetcherDeps): OciFetcher {
       credentials,
       tokens,
       agents,
+      ...(ref.insecure ? { plainHttp: true } : {}),
     };
     const resolved = await resolveOci(reference, { ...client, maxArtifactBytes: opts.maxBytes });
     const digest = resolved.manifest.layer.digest.slice("sha256:".length);

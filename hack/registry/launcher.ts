@@ -19,6 +19,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { get as httpGet } from "node:http";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,6 +57,8 @@ export interface RegistryOptions {
    * operator's tests use 127.0.0.2, which sources may reach, unlike the API server's 127.0.0.1.
    */
   readonly listenHost?: string;
+  /** Plain http, no TLS (auth "none" only): a development registry for `insecure` sources. */
+  readonly plainHttp?: boolean;
   /** How long to wait for GET /v2/ to answer. Default 30 s. */
   readonly timeoutMs?: number;
   /** The registry's log level (its log is `<dir>/registry.log`; at least info, which carries
@@ -171,6 +174,7 @@ async function waitReady(
   caPem: string,
   deadline: number,
   child: ChildProcess,
+  plainHttp = false,
 ): Promise<void> {
   let last = "no listening address logged yet";
   while (Date.now() < deadline) {
@@ -181,7 +185,9 @@ async function waitReady(
     const host = hostOf();
     if (host) {
       const status = await new Promise<number | undefined>((resolve) => {
-        const req = request(`https://${host}/v2/`, { ca: caPem, timeout: 2000 }, (res) => {
+        const get = plainHttp ? httpGet : request;
+        const url = `${plainHttp ? "http" : "https"}://${host}/v2/`;
+        const req = get(url, { ca: caPem, timeout: 2000 }, (res) => {
           res.resume();
           res.on("end", () => resolve(res.statusCode));
         });
@@ -247,7 +253,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
         // Port 0: the kernel picks, the registry logs it ("listening on 127.0.0.1:N, tls").
         addr: `${ip}:0`,
         secret: randomBytes(24).toString("hex"),
-        tls: { certificate: join(dir, "registry.crt"), key: join(dir, "registry.key") },
+        ...(options.plainHttp
+          ? {}
+          : { tls: { certificate: join(dir, "registry.crt"), key: join(dir, "registry.key") } }),
         headers: { "X-Content-Type-Options": ["nosniff"] },
       },
     };
@@ -324,9 +332,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     let host: string | undefined;
     const hostOf = () => {
       if (!host) {
-        const port = new RegExp(`listening on ${ip.replaceAll(".", "\\.")}:(\\d+), tls`).exec(
-          tail(logFile, 200),
-        )?.[1];
+        const port = new RegExp(
+          `listening on ${ip.replaceAll(".", "\\.")}:(\\d+)${options.plainHttp ? "" : ", tls"}`,
+        ).exec(tail(logFile, 200))?.[1];
         if (port) host = `${ip}:${port}`;
       }
       return host;
@@ -345,7 +353,13 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
       await cleanup();
     };
     try {
-      await waitReady(hostOf, ca.certPem, Date.now() + (options.timeoutMs ?? 30_000), started);
+      await waitReady(
+        hostOf,
+        ca.certPem,
+        Date.now() + (options.timeoutMs ?? 30_000),
+        started,
+        options.plainHttp === true,
+      );
     } catch (error) {
       const log = tail(logFile);
       await stop();
@@ -362,14 +376,13 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
       writeFileSync(orasConfig, JSON.stringify({ auths: {} }));
     }
     const orasFlags = (o: { anonymous?: boolean } = {}) => [
-      "--ca-file",
-      caFile,
+      ...(options.plainHttp ? ["--plain-http"] : ["--ca-file", caFile]),
       "--registry-config",
       o.anonymous ? orasAnonymous : orasConfig,
     ];
     return {
       auth,
-      url: `https://${registryHost}`,
+      url: `${options.plainHttp ? "http" : "https"}://${registryHost}`,
       host: registryHost,
       caPem: ca.certPem,
       caFile,

@@ -293,6 +293,40 @@ describe("Skills from a registry", () => {
     assert.equal(enabled.status?.artifactSha256, sha(ECHO.bytes));
   });
 
+  test("insecure: a plain-http registry on a loopback address, as a development registry", async () => {
+    const plain = await startRegistry({ auth: "none", listenHost: ARTIFACT_HOST, plainHttp: true });
+    try {
+      writeFileSync(join(work, "plain.palyra-skill"), ECHO.bytes);
+      const pushed = await plain.oras(
+        [
+          "push",
+          `${plain.host}/skills/plain:1.0.0`,
+          "--artifact-type",
+          "application/vnd.palyra.skill.v1",
+          "plain.palyra-skill:application/vnd.palyra.skill.v1+zip",
+        ],
+        { cwd: work },
+      );
+      assert.equal(pushed.status, 0, pushed.stderr);
+      const source = (insecure: boolean) => ({
+        skillId: "acme.echo_http",
+        publisher: "acme",
+        source: {
+          oci: { reference: `${plain.host}/skills/plain:1.0.0`, ...(insecure ? { insecure } : {}) },
+        },
+        policyRef: { name: tenant.policy },
+      });
+      await createSkill(tenant.ns, "plain-http", source(true));
+      const enabled = await waitForState(tenant.ns, "plain-http", "Enabled");
+      assert.equal(enabled.status?.artifactSha256, sha(ECHO.bytes));
+      // Without insecure the same registry is spoken to over TLS only: it fails.
+      await createSkill(tenant.ns, "plain-https", source(false));
+      await waitForState(tenant.ns, "plain-https", "Failed", "FetchFailed");
+    } finally {
+      await plain.stop();
+    }
+  });
+
   test("manifests that are not a skill's: another artifact type, two layers, an index; a reference that does not parse", async () => {
     const r = registries.none as RunningRegistry;
     writeFileSync(join(work, "a.palyra-skill"), ECHO.bytes);

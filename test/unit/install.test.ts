@@ -6,10 +6,10 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
+import { after, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { skillArtifact } from "../../hack/dev/artifacts.ts";
 import { InstallError } from "../../src/delivery/errors.ts";
@@ -29,7 +29,16 @@ const expect = (a = ECHO, extra: Partial<InstallExpectation> = {}): InstallExpec
   ...extra,
 });
 
-const scratch = () => mkdtempSync(join(tmpdir(), "palyra-install-"));
+const scratchDirs: string[] = [];
+/** A temporary directory, removed after the file's tests. */
+const scratch = () => {
+  const dir = mkdtempSync(join(tmpdir(), "palyra-install-"));
+  scratchDirs.push(dir);
+  return dir;
+};
+after(() => {
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 async function refused(work: Promise<unknown>): Promise<InstallError> {
   try {

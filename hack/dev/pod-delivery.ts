@@ -261,7 +261,9 @@ async function runInit(
     );
   }
   // Not spawnSync: the operator this process started must keep draining its logs meanwhile.
-  const run = await runProcess(process.execPath, [BIN, ...args], { PALYRA_OPERATOR_CA: ca });
+  const run = await runProcess(process.execPath, [BIN, ...args], {
+    env: { PALYRA_OPERATOR_CA: ca },
+  });
   if (show) {
     const out = run.status === 0 ? run.stdout : run.stderr;
     for (const line of out.trim().split("\n")) console.log(`  ${shortenHex(line)}`);

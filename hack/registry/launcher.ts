@@ -30,6 +30,7 @@ import {
   createCertificateAuthority,
   issueServingCertificate,
 } from "../../src/tls/pki.ts";
+import { runProcess } from "../dev/run-process.ts";
 import { type TokenKeyHeader, TokenServer } from "./token-server.ts";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -116,24 +117,7 @@ export function ensureRegistryBinaries(): string {
 
 /** Runs the built oras (async: the caller's servers, e.g. a token server, keep serving). */
 export function oras(args: string[], options: OrasOptions = {}): Promise<OrasResult> {
-  const bin = join(ensureRegistryBinaries(), "oras");
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, ...options.env },
-      ...(options.cwd ? { cwd: options.cwd } : {}),
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding("utf8").on("data", (c: string) => {
-      stderr += c;
-    });
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
+  return runProcess(join(ensureRegistryBinaries(), "oras"), args, options);
 }
 
 /**

@@ -197,6 +197,14 @@ const LARGE_ARTIFACT_BYTES = 4 * 1024 * 1024;
 // A failed URL is not fetched again within this long: Skills woken by the failure see it once.
 const FAILURE_MEMORY_MS = 5_000;
 
+/** A download that does not fit the bytes-in-flight budget now: back in line (transient). */
+const budgetExhausted = () =>
+  new SourceError(
+    "SOURCE_BUSY",
+    "the operator's budget for artifact bytes in flight is exhausted; retrying later",
+    true,
+  );
+
 type Facts =
   | { kind: "verified"; facts: VerifiedArtifactFacts; bytes: number }
   | { kind: "rejected"; digest: string; error: SkillError; bytes: number };
@@ -431,20 +439,8 @@ export class ArtifactLoader {
 
   async #fetchAndVerify(fetch: UrlFetch): Promise<void> {
     const now = (this.#opts.now ?? Date.now)();
-    let held = 0;
-    const release = () => {
-      this.#inflightBytes -= held;
-      held = 0;
-    };
+    const { reserve, release } = this.#inflightBudget();
     try {
-      const reserve = (n: number) => {
-        if (this.#inflightBytes + n > (this.#opts.maxInflightBytes ?? 96 * 1024 * 1024)) {
-          return false;
-        }
-        this.#inflightBytes += n;
-        held += n;
-        return true;
-      };
       const fetched: { bytes?: Buffer; digest: string; source?: ResolvedSource } =
         fetch.ref.kind === "oci"
           ? await this.#fetchOci(fetch.ref, reserve)
@@ -493,6 +489,24 @@ export class ArtifactLoader {
     for (const owner of fetch.parked) this.#opts.onReady?.(owner);
   }
 
+  /** One download's share of the bytes-in-flight budget: reserve as bytes arrive, release once. */
+  #inflightBudget(): { reserve: (n: number) => boolean; release: () => void } {
+    let held = 0;
+    return {
+      reserve: (n) => {
+        if (this.#inflightBytes + n > (this.#opts.maxInflightBytes ?? 96 * 1024 * 1024))
+          return false;
+        this.#inflightBytes += n;
+        held += n;
+        return true;
+      },
+      release: () => {
+        this.#inflightBytes -= held;
+        held = 0;
+      },
+    };
+  }
+
   /**
    * Fetches a source afresh and verifies it in full, for serving verified bytes that are not
    * kept any more: the bytes only when they have `digest` (checked before parsing), else a
@@ -501,14 +515,7 @@ export class ArtifactLoader {
    */
   fetchVerifiedBytes(ref: SourceRef, digest: string): Promise<Buffer> {
     return this.#once(`serve:${digest}`, async () => {
-      let held = 0;
-      const reserve = (n: number) => {
-        if (this.#inflightBytes + n > (this.#opts.maxInflightBytes ?? 96 * 1024 * 1024))
-          return false;
-        this.#inflightBytes += n;
-        held += n;
-        return true;
-      };
+      const { reserve, release } = this.#inflightBudget();
       try {
         const fetched =
           ref.kind === "url"
@@ -528,7 +535,7 @@ export class ArtifactLoader {
         this.#opts.onVerified?.(digest, fetched.bytes);
         return fetched.bytes;
       } finally {
-        this.#inflightBytes -= held;
+        release();
       }
     });
   }
@@ -602,12 +609,6 @@ export class ArtifactLoader {
     const maxBytes = this.#limits.maxArtifactBytes;
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
-    const busy = () =>
-      new SourceError(
-        "SOURCE_BUSY",
-        "the operator's budget for artifact bytes in flight is exhausted; retrying later",
-        true,
-      );
     let declared: number | undefined;
     try {
       // The CA bundle adds to the system roots, as the CRD documents.
@@ -618,7 +619,7 @@ export class ArtifactLoader {
         // A declared length is reserved whole before the body is read; otherwise chunk by chunk.
         onStart: (length) => {
           if (length === undefined) return;
-          if (!reserve(length)) throw busy();
+          if (!reserve(length)) throw budgetExhausted();
           declared = length;
         },
         onBodyBytes: (n) => declared !== undefined || reserve(n),
@@ -627,14 +628,7 @@ export class ArtifactLoader {
       this.#opts.metrics?.fetch?.("url", { seconds: seconds(), bytes: bytes.length });
       return { bytes, digest: sha256 ?? createHash("sha256").update(bytes).digest("hex") };
     } catch (error) {
-      const e = isSourceError(error) ? error : undefined;
-      this.#opts.metrics?.fetch?.("url", {
-        seconds: seconds(),
-        bytes: 0,
-        error: e?.code ?? "INTERNAL",
-        message: (error as Error).message,
-        ...(e?.detail ? { detail: e.detail } : {}),
-      });
+      this.#fetchFailed("url", seconds(), error);
       throw error;
     }
   }
@@ -667,13 +661,7 @@ export class ArtifactLoader {
           }),
         onStart: (length) => {
           if (length === undefined) return;
-          if (!reserve(length)) {
-            throw new SourceError(
-              "SOURCE_BUSY",
-              "the operator's budget for artifact bytes in flight is exhausted; retrying later",
-              true,
-            );
-          }
+          if (!reserve(length)) throw budgetExhausted();
           declared = length;
         },
         onBodyBytes: (n) => declared !== undefined || reserve(n),
@@ -681,16 +669,21 @@ export class ArtifactLoader {
       // A download is a fetch (counted where it ran, in share); a resolution is not.
       return fetched;
     } catch (error) {
-      const e = isSourceError(error) ? error : undefined;
-      this.#opts.metrics?.fetch?.("oci", {
-        seconds: seconds(),
-        bytes: 0,
-        error: e?.code ?? "INTERNAL",
-        message: (error as Error).message,
-        ...(e?.detail ? { detail: e.detail } : {}),
-      });
+      this.#fetchFailed("oci", seconds(), error);
       throw error;
     }
+  }
+
+  /** A failed download, for the metrics and the log line (the detail only there). */
+  #fetchFailed(source: "url" | "oci", seconds: number, error: unknown): void {
+    const e = isSourceError(error) ? error : undefined;
+    this.#opts.metrics?.fetch?.(source, {
+      seconds,
+      bytes: 0,
+      error: e?.code ?? "INTERNAL",
+      message: (error as Error).message,
+      ...(e?.detail ? { detail: e.detail } : {}),
+    });
   }
 
   async #fetchObject(

@@ -320,7 +320,9 @@ describe("binding pods to exact payloads", () => {
     args[args.indexOf("--token-file") + 1] = tokenFile;
     args[args.indexOf("--dir") + 1] = join(dir, "skills");
     const ca = init?.env?.find((e) => e.name === "PALYRA_OPERATOR_CA")?.value ?? "";
-    const run = await runProcess(process.execPath, [BIN, ...args], { PALYRA_OPERATOR_CA: ca });
+    const run = await runProcess(process.execPath, [BIN, ...args], {
+      env: { PALYRA_OPERATOR_CA: ca },
+    });
     assert.equal(run.status, 0, run.stderr);
     const verdict = JSON.parse(
       readFileSync(join(dir, "skills", "acme.echo_http", "verdict.json"), "utf8"),
@@ -546,7 +548,7 @@ describe("serving verified bytes", () => {
           join(dir, "skills"),
           ...expects.flatMap((e) => ["--expect", e]),
         ],
-        { PALYRA_OPERATOR_CA: caPem },
+        { env: { PALYRA_OPERATOR_CA: caPem } },
       );
     mkdirSync(join(dir, "skills"));
     const wrong = await run(expect(ECHO.payloadSha256), expect(SWAPPED.payloadSha256));

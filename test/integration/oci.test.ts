@@ -8,7 +8,6 @@
  */
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,6 +16,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ARTIFACT_HOST } from "../../hack/dev/artifact-server.ts";
 import { skillArtifact } from "../../hack/dev/artifacts.ts";
+import { runProcess } from "../../hack/dev/run-process.ts";
 import { type RunningRegistry, startRegistry } from "../../hack/registry/launcher.ts";
 import type { SkillSpec } from "../../src/api/v1alpha1/types.generated.ts";
 import { type ChartIdentity, chartIdentity } from "../support/chart.ts";
@@ -43,24 +43,9 @@ let operator: RunningOperator;
 let identity: ChartIdentity;
 let tenant: Tenant;
 
-function run(
-  args: string[],
-  input?: string,
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => {
-      stdout += c;
-    });
-    child.stderr.setEncoding("utf8").on("data", (c: string) => {
-      stderr += c;
-    });
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end(input ?? "");
-  });
+/** The CLI as a process (stdin: a password, for --password-stdin). */
+function run(args: string[], input?: string) {
+  return runProcess(process.execPath, [BIN, ...args], input === undefined ? {} : { input });
 }
 
 /** palyra-skill push of `bytes` to `reference` (basic/token registries: the user's password on stdin). */

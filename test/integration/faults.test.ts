@@ -130,7 +130,7 @@ describe("the control plane fails", () => {
       readyReason(skills.find((s) => s.metadata.name === "a1") as Skill),
       "DigestMismatch",
     );
-    await waitFor("a3's finalizer released", async () =>
+    await waitFor("a3 is gone", async () =>
       (await getSkill(t.ns, "a3")) === undefined ? true : undefined,
     );
     // The pin was neither duplicated nor rewritten: the store was not even touched.

@@ -11,7 +11,7 @@ import {
   SkillTrustPolicyApiVersion,
 } from "../../api/v1alpha1/types.generated.ts";
 import { KeyedBackoff } from "../../kube/backoff.ts";
-import { JSON_PATCH, KubeApiError, type KubeRequester, MERGE_PATCH } from "../../kube/client.ts";
+import { JSON_PATCH, KubeApiError, type KubeRequester } from "../../kube/client.ts";
 import type { EventRecorder } from "../../kube/events.ts";
 import { type Informer, type KubeObject, keyFields } from "../../kube/informer.ts";
 import { deepEqual, fingerprint } from "../../kube/patch.ts";
@@ -33,7 +33,13 @@ import {
   type VerifiedArtifactFacts,
 } from "./verdict.ts";
 
-export const SKILL_FINALIZER = "skills.palyra.dev/finalizer";
+/**
+ * The finalizer versions before 0.2 put on every Skill. It guarded nothing outside this process
+ * (the operator only dropped what it caches, which the delete event tells it as well) yet cost
+ * each Skill a second write and made deletion wait for the operator, so it is no longer added;
+ * the operator removes it wherever it finds it, so Skills from an earlier version delete cleanly.
+ */
+export const LEGACY_SKILL_FINALIZER = "skills.palyra.dev/finalizer";
 const SKILLS = "/apis/skills.palyra.dev/v1alpha1";
 
 export function skillPath(namespace: string, name: string, sub = ""): string {
@@ -109,27 +115,19 @@ export class SkillReconciler {
   async reconcile(key: string): Promise<HandlerResult> {
     const d = this.#d;
     let skill = d.skills.get(key);
-    if (!skill) {
-      // Gone without our finalizer (e.g. removed by hand): drop what we keep anyway.
-      d.loader.release(key);
-      this.#written.delete(key);
-      this.#writtenStatus.delete(key);
-      this.#retry.forget(key);
-      return;
-    }
+    if (!skill) return this.#forget(key);
     const memo = this.#written.get(key);
     if (memo && memo.baseVersion === skill.metadata.resourceVersion) {
       skill = { ...skill, status: memo.status };
     } else this.#written.delete(key);
-    if (skill.metadata.deletionTimestamp) return this.#finalize(key, skill);
-    if (!(skill.metadata.finalizers ?? []).includes(SKILL_FINALIZER)) {
-      const updated = await this.#patchMetadata(skill, [
-        ...(skill.metadata.finalizers ?? []),
-        SKILL_FINALIZER,
-      ]);
-      if (!updated) return { conflict: true };
+    if ((skill.metadata.finalizers ?? []).includes(LEGACY_SKILL_FINALIZER)) {
+      const updated = await this.#removeLegacyFinalizer(key, skill);
+      if (updated === "conflict") return { conflict: true };
+      if (updated === "gone") return this.#forget(key);
       skill = updated;
     }
+    // Deleting, held by someone else's finalizer: nothing to decide or write.
+    if (skill.metadata.deletionTimestamp) return this.#forget(key);
 
     const observation = await this.#observe(key, skill);
     // The artifact is being fetched (or waits for a slot): the loader wakes this Skill when the
@@ -280,40 +278,42 @@ export class SkillReconciler {
     return audit;
   }
 
-  async #finalize(key: string, skill: Skill): Promise<HandlerResult> {
-    const d = this.#d;
-    d.loader.release(key);
+  /** The Skill is gone or going: drop what this replica keeps for it. */
+  #forget(key: string): HandlerResult {
+    this.#d.loader.release(key);
     this.#retry.forget(key);
     this.#written.delete(key);
     this.#writtenStatus.delete(key);
-    const finalizers = skill.metadata.finalizers ?? [];
-    if (!finalizers.includes(SKILL_FINALIZER)) return;
-    const updated = await this.#patchMetadata(
-      skill,
-      finalizers.filter((f) => f !== SKILL_FINALIZER),
-    );
-    if (!updated) return { conflict: true };
-    d.events.record(
-      skillTarget(skill),
-      "Normal",
-      "Finalized",
-      "the operator released its cached artifact and verdict for this Skill",
-    );
-    d.log.info("skill finalized", keyFields(key));
+    return undefined;
   }
 
-  /** Sets metadata.finalizers with the read resourceVersion as precondition; undefined on conflict. */
-  async #patchMetadata(skill: Skill, finalizers: string[]): Promise<Skill | undefined> {
-    const { namespace = "", name = "", resourceVersion } = skill.metadata;
+  /**
+   * Removes the finalizer an earlier version added (a JSON patch that tests the list it read, so
+   * another controller's concurrent change to the finalizers is never overwritten).
+   */
+  async #removeLegacyFinalizer(key: string, skill: Skill): Promise<Skill | "conflict" | "gone"> {
+    const { namespace = "", name = "", finalizers = [] } = skill.metadata;
     try {
-      return await this.#d.client.request<Skill>(skillPath(namespace, name), {
+      const updated = await this.#d.client.request<Skill>(skillPath(namespace, name), {
         method: "PATCH",
-        contentType: MERGE_PATCH,
-        body: { metadata: { resourceVersion, finalizers } },
+        contentType: JSON_PATCH,
+        body: [
+          { op: "test", path: "/metadata/finalizers", value: finalizers },
+          {
+            op: "replace",
+            path: "/metadata/finalizers",
+            value: finalizers.filter((f) => f !== LEGACY_SKILL_FINALIZER),
+          },
+        ],
         timeoutMs: 30_000,
       });
+      this.#d.log.info("removed the finalizer of an earlier operator version", keyFields(key));
+      return updated;
     } catch (error) {
-      if (error instanceof KubeApiError && (error.conflict || error.notFound)) return undefined;
+      if (error instanceof KubeApiError && error.notFound) return "gone";
+      // A failed test (422) or a conflict: another writer moved the list; observe it again.
+      if (error instanceof KubeApiError && (error.conflict || error.status === 422))
+        return "conflict";
       throw error;
     }
   }

@@ -4,17 +4,18 @@
  * Starts kube-apiserver + etcd on 127.0.0.1, installs the CRDs, serves freshly signed example
  * artifacts from an HTTPS server on 127.0.0.1 (its own CA, passed to the Skills as caBundle),
  * pushes one to an OCI registry (the CNCF distribution registry, htpasswd auth, on 127.0.0.2),
- * runs the operator, applies a policy and eight Skills, and prints `kubectl get skills -A` each
- * time a state changes. Once they settled: a four-eyes approval, the admission webhook at work,
- * and pod delivery (a pod bound to the verified payload, its installer run here, then the
- * artifact server swapping its bytes). Ctrl-C stops everything it started.
+ * runs the operator, applies a policy and eight Skills, and prints a line each time a Skill's
+ * state, reason or message changes. Once they settled: a four-eyes approval, the admission
+ * webhook at work, and pod delivery (a pod bound to the verified payload, its installer run
+ * here, then the artifact server swapping its bytes); then the table once and a summary of
+ * commands to try, and the screen stays still until a Skill changes. Ctrl-C stops it all.
  *
  *   node hack/dev/dev.ts          keep running until Ctrl-C
  *   node hack/dev/dev.ts --once   exit 0 once every Skill reached its expected state (CI smoke)
  */
 
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { inspectArtifactAsync } from "../../src/artifact/verify.ts";
@@ -26,6 +27,7 @@ import { type RunningRegistry, startRegistry } from "../registry/launcher.ts";
 import { ARTIFACT_HOST, ArtifactServer } from "./artifact-server.ts";
 import { skillArtifact } from "./artifacts.ts";
 import { showPodDelivery } from "./pod-delivery.ts";
+import { SkillChangeLog, type WatchedSkill } from "./skill-changes.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const once = process.argv.includes("--once");
@@ -307,42 +309,27 @@ async function main(): Promise<number> {
     kubectl(["apply", "--server-side", "-f", "-"], skills.map((r) => JSON.stringify(r)).join("\n"));
     console.log(`dev: applied 2 policies and ${Object.keys(EXPECTED).length} Skills`);
 
-    console.log(
-      `dev: try  ${join(bin, "kubectl")} --kubeconfig ${plane.kubeconfig} get skills -A\n`,
-    );
-
-    let last = "";
+    console.log("dev: Skills as they change (state, Ready reason and message):");
+    const changes = new SkillChangeLog();
+    const listSkills = () =>
+      (JSON.parse(kubectl(["get", "skills", "-A", "-o", "json"])) as { items: WatchedSkill[] })
+        .items;
     let workloadsShown = false;
     const deadline = Date.now() + 120_000;
     while (!stopping) {
-      const table = kubectl(["get", "skills", "-A"]);
-      const reasons = kubectl([
-        "get",
-        "skills",
-        "-A",
-        "-o",
-        'custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type=="Ready")].reason,WHY:.status.conditions[?(@.type=="Ready")].message',
-      ]);
-      if (table + reasons !== last) {
-        last = table + reasons;
-        console.log(`--- ${new Date().toISOString()} kubectl get skills -A\n${table}\n${reasons}`);
-      }
-      const items = JSON.parse(kubectl(["get", "skills", "-n", "skills-demo", "-o", "json"])) as {
-        items: {
-          metadata: { name: string };
-          status?: { conditions?: { type: string; reason: string }[]; state?: string };
-        }[];
-      };
+      const all = listSkills();
+      for (const line of changes.update(all)) console.log(`  ${line}`);
+      const demo = all.filter((s) => s.metadata.namespace === "skills-demo");
       const settled =
-        items.items.length === Object.keys(EXPECTED).length &&
-        items.items.every((s) => {
-          const want = EXPECTED[s.metadata.name];
+        demo.length === Object.keys(EXPECTED).length &&
+        demo.every((s) => {
+          const want = EXPECTED[s.metadata.name ?? ""];
           const ready = s.status?.conditions?.find((c) => c.type === "Ready");
           return want && s.status?.state === want.state && ready?.reason === want.reason;
         });
       if (settled && !workloadsShown) {
         workloadsShown = true;
-        console.log("dev: every Skill reached its expected state");
+        console.log("dev: every Skill reached its expected state\n");
         const approved = await showApproval(kubectl, plane.kubeconfig);
         const shown = await showWorkloads(kubectl);
         const delivered = await showPodDelivery({
@@ -354,10 +341,13 @@ async function main(): Promise<number> {
           dir: join(LOG_DIR, "pods"),
         });
         console.log(`--- kubectl get skills -A\n${kubectl(["get", "skills", "-A"])}`);
+        // What the demonstrations changed is in the table: only later changes are printed.
+        changes.update(listSkills());
         if (once) {
           await stopAll();
           return shown && approved && delivered ? 0 : 1;
         }
+        console.log(tryThis(bin, plane.kubeconfig, logFile));
       }
       if (once && Date.now() > deadline) {
         console.error("dev: Skills did not reach their expected states within 120 s");
@@ -515,6 +505,38 @@ async function showWorkloads(
     `  Skill initech-echo-2 (strict policy):  ${skillDenied ? `denied: ${skillDenied}` : "ADMITTED"}\n`,
   );
   return admitted.ok && !denied.ok && !twin.ok && skillDenied !== "";
+}
+
+/**
+ * The closing summary: what to run in another terminal. kubectl and the plugin are linked into
+ * one directory, so `kubectl palyra-skill` works as it would for a user who installed both.
+ */
+function tryThis(bin: string, kubeconfig: string, logFile: string): string {
+  const dir = join(LOG_DIR, "bin");
+  mkdirSync(dir, { recursive: true });
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
+    bin: Record<string, string>;
+  };
+  for (const [name, target] of [
+    ["kubectl", join(bin, "kubectl")],
+    ["kubectl-palyra_skill", join(ROOT, pkg.bin["kubectl-palyra_skill"] ?? "bin/palyra-skill.mjs")],
+  ] as const) {
+    rmSync(join(dir, name), { force: true });
+    symlinkSync(target, join(dir, name));
+  }
+  const reviewer = `--as ${REVIEWER.user} --as-group ${REVIEWER.group}`;
+  return [
+    "dev: ready. In another terminal:",
+    `  export KUBECONFIG=${kubeconfig} PATH=${dir}:$PATH`,
+    "  kubectl get skills -A                                       # every Skill, its state and reason",
+    "  kubectl palyra-skill status fetch-anything -n skills-demo   # why, in plain words, and what to do",
+    `  kubectl palyra-skill approve fetch-anything -n skills-demo --reason "egress reviewed" ${reviewer}`,
+    `  kubectl patch skill echo-http -n skills-demo --type merge -p '{"spec":{"desiredState":"Quarantined"}}'   # the change shows here`,
+    "  kubectl palyra-skill pins                                   # TOFU pins: who pinned which key",
+    `The operator's JSON logs: ${logFile}`,
+    "Changes to Skills appear below as they happen; nothing is printed while nothing changes.",
+    "Ctrl-C stops the operator, the servers and the control plane.",
+  ].join("\n");
 }
 
 function chartImage(): string {

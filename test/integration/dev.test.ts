@@ -1,13 +1,15 @@
 /**
- * make dev, end to end: its own control plane, CRDs, HTTPS artifact server, operator and seven
- * example Skills, run with --once so it exits when every Skill reached its expected state and
- * the approval, webhook and pod delivery demonstrations went as expected.
+ * make dev, end to end, as a user runs it (until Ctrl-C): its own control plane, CRDs, HTTPS
+ * artifact server, OCI registry, operator and eight example Skills; every Skill reaches its
+ * expected state, the approval, webhook and pod delivery demonstrations go as expected, then the
+ * screen stays still until a Skill changes, and Ctrl-C stops it all.
  */
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { test } from "node:test";
 import { skillArtifact } from "../../hack/dev/artifacts.ts";
+import { runProcess } from "../../hack/dev/run-process.ts";
 
 const DEV = new URL("../../hack/dev/dev.ts", import.meta.url).pathname;
 
@@ -15,10 +17,109 @@ const DEV = new URL("../../hack/dev/dev.ts", import.meta.url).pathname;
 const VERIFIED = skillArtifact({ keySeed: 7 }).payloadSha256;
 const SWAPPED = skillArtifact({ keySeed: 7, version: "6.6.6" }).payloadSha256;
 
-test("make dev brings up the operator, the examples reach Enabled and Quarantined with their reasons, the webhook admits one Deployment and denies another, and a pod gets the verified payload, even after the source swapped its bytes", () => {
-  const run = spawnSync(process.execPath, [DEV, "--once"], { encoding: "utf8", timeout: 240_000 });
-  assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
-  const out = run.stdout;
+/** make dev's output as it comes, and a way to wait for a line with a deadline. */
+class Screen {
+  text = "";
+  errors = "";
+  async waitFor(pattern: RegExp, from: number, timeoutMs: number): Promise<RegExpExecArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const match = pattern.exec(this.text.slice(from));
+      if (match) return match;
+      if (Date.now() > deadline)
+        throw new Error(
+          `make dev did not print ${pattern} within ${timeoutMs} ms:\n${this.text}\n${this.errors}`,
+        );
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+test("make dev brings up the operator, the examples reach Enabled and Quarantined with their reasons, the webhook admits one Deployment and denies another, a pod gets the verified payload even after the source swapped its bytes; then the screen stays still until a Skill changes", async () => {
+  const dev = spawn(process.execPath, [DEV], { stdio: ["ignore", "pipe", "pipe"] });
+  const screen = new Screen();
+  dev.stdout.on("data", (chunk: Buffer) => {
+    screen.text += chunk.toString("utf8");
+  });
+  dev.stderr.on("data", (chunk: Buffer) => {
+    screen.errors += chunk.toString("utf8");
+  });
+  const exited = new Promise<number | null>((resolve) => dev.once("exit", resolve));
+  try {
+    await screen.waitFor(/Ctrl-C stops the operator/, 0, 240_000);
+  } catch (error) {
+    dev.kill("SIGINT");
+    await exited;
+    throw error;
+  }
+  const out = screen.text;
+  try {
+    assertDemo(out);
+    await assertQuiet(screen, out);
+  } finally {
+    dev.kill("SIGINT");
+  }
+  assert.equal(await exited, 0, screen.errors);
+  assert.match(
+    screen.text,
+    /dev: stopping the operator, the artifact server and the control plane/,
+  );
+});
+
+/** Nothing is printed while nothing changes; a change is one line, never a table. */
+async function assertQuiet(screen: Screen, out: string): Promise<void> {
+  const kubeconfig = /export KUBECONFIG=(\S+) PATH=(\S+):\$PATH/.exec(out);
+  assert.ok(kubeconfig, "the summary says how to reach the cluster");
+  const [, config = "", bin = ""] = kubeconfig;
+  assert.match(out, /kubectl palyra-skill status fetch-anything -n skills-demo/);
+  assert.match(out, /kubectl palyra-skill approve fetch-anything -n skills-demo/);
+  const quietFrom = screen.text.length;
+  // Five polls of make dev's loop (one a second) with nothing changing.
+  await new Promise((r) => setTimeout(r, 5000));
+  assert.equal(screen.text.slice(quietFrom), "", "nothing printed while nothing changed");
+
+  // The summary's own commands work: the plugin through kubectl, from the linked directory.
+  const env = { KUBECONFIG: config, PATH: `${bin}:${process.env.PATH}` };
+  const status = await runProcess(
+    "kubectl",
+    ["palyra-skill", "status", "fetch-anything", "-n", "skills-demo"],
+    { env },
+  );
+  assert.equal(status.status, 0, status.stderr);
+  assert.match(status.stdout, /Quarantined/);
+  const patch = await runProcess(
+    "kubectl",
+    [
+      "patch",
+      "skill",
+      "echo-http",
+      "-n",
+      "skills-demo",
+      "--type",
+      "merge",
+      "-p",
+      '{"spec":{"desiredState":"Quarantined"}}',
+    ],
+    { env },
+  );
+  assert.equal(patch.status, 0, patch.stderr);
+  await screen.waitFor(
+    /skills-demo\/echo-http +Quarantined \(ManuallyQuarantined\)/,
+    quietFrom,
+    30_000,
+  );
+  const printed = screen.text.slice(quietFrom);
+  for (const line of printed.split("\n").filter(Boolean)) {
+    assert.match(
+      line,
+      /^ {2}\d\d:\d\d:\d\d {2}skills-demo\/\S+ +\w+/,
+      "one line per changed Skill",
+    );
+  }
+  assert.doesNotMatch(printed, /NAMESPACE|kubectl get skills/, "no table is reprinted");
+}
+
+function assertDemo(out: string): void {
   assert.match(out, /every Skill reached its expected state/);
   for (const [name, state] of [
     ["echo-http", "Enabled"],
@@ -117,4 +218,4 @@ test("make dev brings up the operator, the examples reach Enabled and Quarantine
   );
   assert.ok(!out.includes(SWAPPED), "the swapped payload was never installed");
   assert.doesNotMatch(delivery, /INSTALLED|WROTE FILES|RESOLVED/);
-});
+}

@@ -34,7 +34,7 @@ import {
 } from "./verdict.ts";
 
 /**
- * The finalizer versions before 0.2 put on every Skill. It guarded nothing outside this process
+ * The finalizer earlier versions put on every Skill. It guarded nothing outside this process
  * (the operator only dropped what it caches, which the delete event tells it as well) yet cost
  * each Skill a second write and made deletion wait for the operator, so it is no longer added;
  * the operator removes it wherever it finds it, so Skills from an earlier version delete cleanly.

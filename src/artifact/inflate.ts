@@ -21,20 +21,25 @@ interface InflateOutcome {
 }
 
 type NativeInflate = (input: Uint8Array, output: Uint8Array) => InflateOutcome;
+type NativeInflateBatch = (input: Uint8Array, plan: Uint32Array, output: Uint8Array) => number;
+
+interface Addon {
+  readonly inflateRaw: NativeInflate;
+  /** Absent from an addon built before it existed: entries are then inflated one by one. */
+  readonly inflateRawBatch?: NativeInflateBatch;
+  readonly sha256HexAsync?: (data: Uint8Array) => Promise<string>;
+}
 
 /** Why the addon is not in use, when it is not; said in the operator's start line. */
 export let INFLATE_FALLBACK_REASON: string | undefined;
 
-function loadNative(): NativeInflate | undefined {
+function loadNative(): Addon | undefined {
   if (process.env.PALYRA_INFLATE_BACKEND === "zlib") {
     INFLATE_FALLBACK_REASON = "PALYRA_INFLATE_BACKEND=zlib";
     return undefined;
   }
   try {
-    const addon = createRequire(import.meta.url)("../../native/palyra-native.node") as {
-      inflateRaw: NativeInflate;
-    };
-    return addon.inflateRaw;
+    return createRequire(import.meta.url)("../../native/palyra-native.node") as Addon;
   } catch (error) {
     // Not built (MODULE_NOT_FOUND) or unloadable here (another libc, a truncated file).
     INFLATE_FALLBACK_REASON = `native/palyra-native.node did not load: ${(error as Error).message.split("\n")[0]}`;
@@ -42,7 +47,17 @@ function loadNative(): NativeInflate | undefined {
   }
 }
 
-const nativeInflate = loadNative();
+const addon = loadNative();
+const nativeInflate = addon?.inflateRaw;
+const nativeBatch =
+  typeof addon?.inflateRawBatch === "function" ? addon.inflateRawBatch : undefined;
+
+/**
+ * SHA-256 (hex) of a buffer on libuv's thread pool, reading it in place, from the addon; undefined
+ * where the addon is not loaded. The buffer must not change until the promise settles.
+ */
+export const sha256HexOffThread: ((data: Uint8Array) => Promise<string>) | undefined =
+  typeof addon?.sha256HexAsync === "function" ? addon.sha256HexAsync : undefined;
 
 /** Which library inflates entries ("zlib-rs" or "node:zlib"). */
 export const INFLATE_BACKEND: "zlib-rs" | "node:zlib" =
@@ -72,6 +87,43 @@ export function inflateEntryWith(
   return inflate === undefined
     ? undefined
     : (compressed, size, name) => inflateWithNative(inflate, compressed, size, name);
+}
+
+/** One raw DEFLATE entry of a larger buffer, for inflateBatch. */
+export interface InflateJob {
+  readonly start: number;
+  readonly end: number;
+  readonly size: number;
+}
+
+/**
+ * Inflates several entries of `input` in one call to the addon (small entries: the call costs
+ * more than inflating them one by one). Returns, per job, exactly what inflateEntry would
+ * return, or undefined for each job from the first that would fail (and for every job when
+ * the addon is not loaded): inflateEntry on that job gives its result or its error. The
+ * outputs are views of one buffer.
+ */
+export function inflateBatch(input: Buffer, jobs: readonly InflateJob[]): (Buffer | undefined)[] {
+  const results = new Array<Buffer | undefined>(jobs.length).fill(undefined);
+  if (nativeBatch === undefined || jobs.length === 0) return results;
+  const plan = new Uint32Array(jobs.length * 4);
+  let total = 0;
+  for (let i = 0; i < jobs.length; i++) {
+    const job = jobs[i] as InflateJob;
+    plan[4 * i] = job.start;
+    plan[4 * i + 1] = job.end;
+    plan[4 * i + 2] = total;
+    plan[4 * i + 3] = job.size;
+    total += job.size;
+  }
+  // Each window has one byte of room past its declared size; the last one's is this + 1.
+  const output = Buffer.allocUnsafe(total + 1);
+  const done = nativeBatch(input, plan, output);
+  for (let i = 0; i < done; i++) {
+    const at = plan[4 * i + 2] as number;
+    results[i] = output.subarray(at, at + (plan[4 * i + 3] as number));
+  }
+  return results;
 }
 
 function inflateWithNative(

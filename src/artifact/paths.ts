@@ -6,6 +6,7 @@ import { rustTrim } from "./trim.ts";
  * trim, `\` -> `/`, then no empty path, no leading `/`, no NUL or `:`, no empty/`.`/`..` segment.
  */
 export function normalizeEntryPath(raw: string): string {
+  if (isNormalPath(raw)) return raw;
   const path = rustTrim(raw).replaceAll("\\", "/");
   const reject = (why: string): never => {
     throw new SkillError("INVALID_ENTRY_PATH", `entry path ${JSON.stringify(raw)} ${why}`, raw);
@@ -22,6 +23,30 @@ export function normalizeEntryPath(raw: string): string {
   return path;
 }
 
+/**
+ * Whether normalizeEntryPath would return the path unchanged, checked in one pass: printable
+ * ASCII other than space, `\` and `:` (so nothing to trim or convert, no NUL), and non-empty
+ * segments other than `.` and `..` (so not absolute either). Anything else takes the full path.
+ */
+function isNormalPath(path: string): boolean {
+  const length = path.length;
+  let segment = 0;
+  for (let i = 0; i <= length; i++) {
+    const c = i < length ? path.charCodeAt(i) : 0x2f;
+    if (c === 0x2f /* / */) {
+      const size = i - segment;
+      if (size === 0) return false;
+      if (size <= 2 && path.charCodeAt(segment) === 0x2e /* . */) {
+        if (size === 1 || path.charCodeAt(segment + 1) === 0x2e) return false;
+      }
+      segment = i + 1;
+    } else if (c <= 0x20 || c >= 0x7f || c === 0x5c /* \ */ || c === 0x3a /* : */) {
+      return false;
+    }
+  }
+  return true;
+}
+
 /** Byte-wise ascending order of the UTF-8 encodings, as the payload hash requires. */
 export function compareUtf8(a: string, b: string): number {
   // UTF-16 code-unit order equals UTF-8 byte order unless a surrogate pair is involved.
@@ -30,3 +55,8 @@ export function compareUtf8(a: string, b: string): number {
 }
 
 const HAS_SURROGATE = /[\uD800-\uDFFF]/;
+
+/** Whether UTF-16 order could differ from UTF-8 byte order for this string (see compareUtf8). */
+export function hasSurrogate(value: string): boolean {
+  return HAS_SURROGATE.test(value);
+}

@@ -10,6 +10,7 @@ import {
 } from "./derived.ts";
 import { keyIdFor, verifyStrict } from "./ed25519.ts";
 import { SkillError } from "./errors.ts";
+import { sha256HexOffThread } from "./inflate.ts";
 import {
   type ArchiveLimits,
   DEFAULT_ARCHIVE_LIMITS,
@@ -284,11 +285,16 @@ function needsDigest(entry: ArchiveEntry): boolean {
   return entry.path !== MANIFEST_PATH && entry.path !== SIGNATURE_PATH;
 }
 
-// Entries at least this large are hashed on the thread pool, in parallel with the payload hash
-// (measured: below a few MiB the hand-off costs more than the second core saves).
-const PARALLEL_DIGEST_BYTES = 4 * 1024 * 1024;
+/*
+ * Entries at least this large have their integrity digest computed on the thread pool, in
+ * parallel with the payload hash on this thread. The addon hashes an entry where it is; without
+ * it, WebCrypto copies the entry first, which pays only for much larger entries (measured: below
+ * a few MiB the copy and the hand-off cost more than the second core saves).
+ */
+const PARALLEL_DIGEST_BYTES = sha256HexOffThread === undefined ? 4 * 1024 * 1024 : 256 * 1024;
 
 async function digestOffThread(data: Buffer): Promise<string> {
+  if (sha256HexOffThread !== undefined) return sha256HexOffThread(data);
   return Buffer.from(await crypto.subtle.digest("SHA-256", data)).toString("hex");
 }
 

@@ -1,8 +1,8 @@
 import { crc32 } from "node:zlib";
 import { SkillError } from "./errors.ts";
-import { inflateEntry } from "./inflate.ts";
+import { type InflateJob, inflateBatch, inflateEntry } from "./inflate.ts";
 import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from "./limits.ts";
-import { compareUtf8, normalizeEntryPath } from "./paths.ts";
+import { compareUtf8, hasSurrogate, normalizeEntryPath } from "./paths.ts";
 
 /** One file entry of an artifact, after path normalisation and decompression. */
 export interface ArchiveEntry {
@@ -51,8 +51,12 @@ const FLAG_DATA_DESCRIPTOR = 0x0008;
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 interface CentralRecord {
-  readonly rawName: Buffer;
+  /** Where the name's bytes are in the central directory (compared with the local header's). */
+  readonly nameStart: number;
+  readonly nameLength: number;
   readonly name: string;
+  /** The name is ASCII (so its NFC form is itself). */
+  readonly ascii: boolean;
   readonly flags: number;
   readonly method: number;
   readonly crc: number;
@@ -105,20 +109,29 @@ function findEndOfCentralDirectory(bytes: Buffer): number {
   return found;
 }
 
-function decodeName(raw: Buffer, flags: number): string {
-  const ascii = raw.every((b) => b < 0x80);
-  if (!ascii && (flags & FLAG_UTF8) === 0) {
+function decodeName(bytes: Buffer, start: number, end: number, flags: number): string {
+  let ascii = true;
+  for (let i = start; i < end; i++) {
+    if ((bytes[i] as number) >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) return bytes.toString("latin1", start, end);
+  if ((flags & FLAG_UTF8) === 0) {
     throw new SkillError(
       "INVALID_ENTRY_PATH",
       "entry name is not ASCII and not marked UTF-8 (code page 437 names are not accepted)",
     );
   }
   try {
-    return ascii ? raw.toString("latin1") : utf8Decoder.decode(raw);
+    return utf8Decoder.decode(bytes.subarray(start, end));
   } catch {
     throw new SkillError("INVALID_ENTRY_PATH", "entry name is not valid UTF-8");
   }
 }
+
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** The central directory's records and where entry data must end (the directory's start). */
 function readCentralDirectory(
@@ -174,8 +187,8 @@ function readCentralDirectory(
     const localOffset = bytes.readUInt32LE(at + 42);
     const end = at + CENTRAL_HEADER_SIZE + nameLength + extraLength + commentLength;
     if (end > cdOffset + cdSize) throw malformed(`central directory record ${i} is truncated`);
-    const rawName = bytes.subarray(at + CENTRAL_HEADER_SIZE, at + CENTRAL_HEADER_SIZE + nameLength);
-    const name = decodeName(rawName, flags);
+    const nameStart = at + CENTRAL_HEADER_SIZE;
+    const name = decodeName(bytes, nameStart, nameStart + nameLength, flags);
     if ((flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION)) !== 0) {
       throw new SkillError(
         "ARCHIVE_UNSUPPORTED",
@@ -195,7 +208,18 @@ function readCentralDirectory(
     if (compressedSize === 0xffffffff || size === 0xffffffff || localOffset === 0xffffffff) {
       throw new SkillError("ARCHIVE_UNSUPPORTED", `entry ${JSON.stringify(name)} uses ZIP64`, name);
     }
-    records.push({ rawName, name, flags, method, crc, compressedSize, size, localOffset });
+    records.push({
+      nameStart,
+      nameLength,
+      name,
+      ascii: !NON_ASCII.test(name),
+      flags,
+      method,
+      crc,
+      compressedSize,
+      size,
+      localOffset,
+    });
     at = end;
   }
   return { records, dataEnd: cdOffset };
@@ -205,6 +229,14 @@ function isDirectory(record: CentralRecord): boolean {
   return record.name.endsWith("/") || record.name.endsWith("\\");
 }
 
+const HEADER_FIELDS = [
+  ["flags", 6, 2],
+  ["method", 8, 2],
+  ["crc", 14, 4],
+  ["compressedSize", 18, 4],
+  ["size", 22, 4],
+] as const;
+
 /** Locates an entry's compressed bytes through its local header, which must agree on the name. */
 function locateData(bytes: Buffer, record: CentralRecord, dataEnd: number): [number, number] {
   const at = record.localOffset;
@@ -213,8 +245,18 @@ function locateData(bytes: Buffer, record: CentralRecord, dataEnd: number): [num
   }
   const nameLength = bytes.readUInt16LE(at + 26);
   const extraLength = bytes.readUInt16LE(at + 28);
-  const localName = bytes.subarray(at + LOCAL_HEADER_SIZE, at + LOCAL_HEADER_SIZE + nameLength);
-  if (!localName.equals(record.rawName)) {
+  const localNameEnd = Math.min(at + LOCAL_HEADER_SIZE + nameLength, bytes.length);
+  if (
+    localNameEnd - (at + LOCAL_HEADER_SIZE) !== record.nameLength ||
+    bytes.compare(
+      bytes,
+      record.nameStart,
+      record.nameStart + record.nameLength,
+      at + LOCAL_HEADER_SIZE,
+      localNameEnd,
+    ) !== 0
+  ) {
+    const localName = bytes.subarray(at + LOCAL_HEADER_SIZE, localNameEnd);
     throw new SkillError(
       "ENTRY_NAME_MISMATCH",
       `local header names ${JSON.stringify(localName.toString("utf8"))} but the central directory names ${JSON.stringify(record.name)}`,
@@ -223,18 +265,12 @@ function locateData(bytes: Buffer, record: CentralRecord, dataEnd: number): [num
   }
   // Every field both headers carry must agree: a reader that trusts the local header must see
   // the same entry as one that trusts the central directory.
-  const local = {
-    flags: bytes.readUInt16LE(at + 6),
-    method: bytes.readUInt16LE(at + 8),
-    crc: bytes.readUInt32LE(at + 14),
-    compressedSize: bytes.readUInt32LE(at + 18),
-    size: bytes.readUInt32LE(at + 22),
-  };
-  for (const field of ["flags", "method", "crc", "compressedSize", "size"] as const) {
-    if (local[field] !== record[field]) {
+  for (const [field, offset, width] of HEADER_FIELDS) {
+    const local = width === 2 ? bytes.readUInt16LE(at + offset) : bytes.readUInt32LE(at + offset);
+    if (local !== record[field]) {
       throw new SkillError(
         "ENTRY_NAME_MISMATCH",
-        `local header and central directory disagree on the ${field} of ${JSON.stringify(record.name)} (${local[field]} vs ${record[field]})`,
+        `local header and central directory disagree on the ${field} of ${JSON.stringify(record.name)} (${local} vs ${record[field]})`,
         record.name,
       );
     }
@@ -247,7 +283,8 @@ function locateData(bytes: Buffer, record: CentralRecord, dataEnd: number): [num
   return [start, end];
 }
 
-function decompress(compressed: Buffer, record: CentralRecord): Buffer {
+/** A Stored entry's sizes must agree; any other method but Deflate is unsupported. */
+function checkMethod(record: CentralRecord): void {
   if (record.method === METHOD_STORED) {
     if (record.compressedSize !== record.size) {
       throw new SkillError(
@@ -256,7 +293,7 @@ function decompress(compressed: Buffer, record: CentralRecord): Buffer {
         record.name,
       );
     }
-    return compressed;
+    return;
   }
   if (record.method !== METHOD_DEFLATE) {
     throw new SkillError(
@@ -265,8 +302,10 @@ function decompress(compressed: Buffer, record: CentralRecord): Buffer {
       record.name,
     );
   }
-  return inflateEntry(compressed, record.size, record.name);
 }
+
+// Deflate entries up to this size are inflated together, in one call to the addon.
+const BATCH_ENTRY_BYTES = 64 * 1024;
 
 /**
  * Reads an artifact under the limits. Declared sizes are checked before any inflation and the
@@ -313,8 +352,10 @@ export function readArchive(
 
   const seen = new Map<string, string>();
   const folds = new Map<string, string>();
+  let surrogates = false;
   const located = files.map((record) => {
     const path = normalizeEntryPath(record.name);
+    if (!record.ascii && hasSurrogate(path)) surrogates = true;
     const previous = seen.get(path);
     if (previous !== undefined) {
       throw new SkillError(
@@ -326,7 +367,7 @@ export function readArchive(
     seen.set(path, record.name);
     // Names equal but for case or Unicode normalisation are one file once extracted on macOS
     // or Windows (and after NFC): refused, so no extraction can overwrite one with another.
-    const folded = path.normalize("NFC").toLowerCase();
+    const folded = (record.ascii ? path : path.normalize("NFC")).toLowerCase();
     const twin = folds.get(folded);
     if (twin !== undefined) {
       throw new SkillError(
@@ -372,14 +413,41 @@ export function readArchive(
     );
   }
 
+  // Small Deflate entries are inflated in one batch first; an entry the batch did not give
+  // (large, or from the first that fails on) is inflated alone, in archive order, so every
+  // error is still the one the first failing entry gives.
+  const batched = located.filter(
+    ({ record }) => record.method === METHOD_DEFLATE && record.size <= BATCH_ENTRY_BYTES,
+  );
+  const inflated = inflateBatch(
+    bytes,
+    batched.map(
+      ({ record, range }): InflateJob => ({
+        start: range[0],
+        end: range[1],
+        size: record.size,
+      }),
+    ),
+  );
+  const fromBatch = new Map<CentralRecord, Buffer>();
+  for (let i = 0; i < batched.length; i++) {
+    const data = inflated[i];
+    if (data === undefined) break;
+    fromBatch.set((batched[i] as (typeof batched)[number]).record, data);
+  }
   const entries: ArchiveEntry[] = located.map(({ record, path, range }) => {
-    const entry = {
-      path,
-      data: decompress(bytes.subarray(range[0], range[1]), record),
-      crc32: record.crc,
-    };
+    checkMethod(record);
+    const data =
+      record.method === METHOD_STORED
+        ? bytes.subarray(range[0], range[1])
+        : (fromBatch.get(record) ??
+          inflateEntry(bytes.subarray(range[0], range[1]), record.size, record.name));
+    const entry = { path, data, crc32: record.crc };
     if (options.verifyCrc !== false) assertCrc(entry);
     return entry;
   });
-  return entries.sort((a, b) => compareUtf8(a.path, b.path));
+  // UTF-16 order is UTF-8 byte order unless a surrogate pair is involved.
+  return surrogates
+    ? entries.sort((a, b) => compareUtf8(a.path, b.path))
+    : entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }

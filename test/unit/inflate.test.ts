@@ -11,7 +11,12 @@ import { describe, test } from "node:test";
 import { constants, deflateRawSync } from "node:zlib";
 import fc from "fast-check";
 import { SkillError } from "../../src/artifact/errors.ts";
-import { INFLATE_BACKEND, inflateEntry, inflateEntryWith } from "../../src/artifact/inflate.ts";
+import {
+  INFLATE_BACKEND,
+  inflateBatch,
+  inflateEntry,
+  inflateEntryWith,
+} from "../../src/artifact/inflate.ts";
 import { PROPERTY_TIMEOUT, runs } from "../support/fuzz.ts";
 
 const ADDON = new URL("../../native/palyra-native.node", import.meta.url);
@@ -152,6 +157,21 @@ describe("inflate", () => {
     };
     assert.throws(() => addon.inflateRaw(stream, stream), /overlap/);
     assert.equal(inflateEntry(stream, 100, "e").length, 100);
+    const batch = (
+      addon as unknown as {
+        inflateRawBatch: (input: Uint8Array, plan: Uint32Array, output: Uint8Array) => number;
+      }
+    ).inflateRawBatch;
+    const plan = Uint32Array.of(0, stream.length, 0, 100);
+    assert.throws(() => batch(stream, plan, stream), /overlap/);
+    // A plan naming bytes outside either buffer is refused before anything is written.
+    assert.throws(() => batch(stream, plan, Buffer.alloc(100)), /outside the buffers/);
+    assert.throws(
+      () => batch(stream, Uint32Array.of(0, stream.length + 1, 0, 100), Buffer.alloc(101)),
+      /outside the buffers/,
+    );
+    assert.throws(() => batch(stream, Uint32Array.of(0, 1, 0), Buffer.alloc(101)), /multiple/);
+    assert.equal(batch(stream, plan, Buffer.alloc(101)), 1);
   });
 
   const payload = fc.oneof(
@@ -213,6 +233,61 @@ describe("inflate", () => {
           },
         ),
         { numRuns: runs(3000) },
+      );
+    },
+  );
+
+  test(
+    "property: a batch of entries inflates each as inflateEntry does, up to the first that fails",
+    PROPERTY_TIMEOUT,
+    () => {
+      const job = fc.tuple(
+        payload,
+        options,
+        fc.constantFrom(0, 0, 0, 1, 2, 3),
+        fc.nat(),
+        fc.integer({ min: -1, max: 1 }),
+      );
+      fc.assert(
+        fc.property(
+          fc.array(job, { maxLength: 6 }),
+          fc.uint8Array({ maxLength: 8 }),
+          (jobs, gap) => {
+            // The streams, with a few junk bytes between them, in one buffer as in an archive.
+            const parts: Buffer[] = [];
+            const spans: { start: number; end: number; size: number }[] = [];
+            let at = 0;
+            for (const [data, settings, damage, where, sizeDelta] of jobs) {
+              const stream = Buffer.from(deflateRawSync(data, settings));
+              const hit = where % Math.max(1, stream.length);
+              if (damage === 1 && stream.length > 0) stream[hit] = (stream[hit] ?? 0) ^ 0x10;
+              const body = damage === 2 ? stream.subarray(0, where % (stream.length + 1)) : stream;
+              const size = Math.max(0, data.length + (damage === 3 ? sizeDelta : 0));
+              parts.push(body, Buffer.from(gap));
+              spans.push({ start: at, end: at + body.length, size });
+              at += body.length + gap.length;
+            }
+            const input = Buffer.concat(parts);
+            const results = inflateBatch(input, spans);
+            assert.equal(results.length, spans.length);
+            let failed = false;
+            for (const [i, span] of spans.entries()) {
+              const compressed = input.subarray(span.start, span.end);
+              const alone = run(inflateEntry, compressed, span.size);
+              const batched = results[i];
+              if (failed || batched === undefined) {
+                // From the first entry the batch does not give, each is left to inflateEntry;
+                // the first of them is one inflateEntry rejects.
+                if (!failed) assert.equal(alone.ok, false, `entry ${i}: the batch stopped early`);
+                failed = true;
+                continue;
+              }
+              assert.ok(alone.ok, `entry ${i}: the batch accepted what inflateEntry rejects`);
+              assert.ok(batched.equals(alone.data), `entry ${i}: different bytes`);
+            }
+          },
+        ),
+        { numRuns: runs(1500) },
       );
     },
   );

@@ -1,0 +1,199 @@
+/**
+ * The verifier's fast paths give exactly what the plain computations give: the gathered
+ * payload hash and entry digests, the one-pass check of already-normal entry paths, the
+ * thread-pool digests of the asynchronous API, and the one-call inflate of small entries.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import fc from "fast-check";
+import { buildArtifact } from "../../src/artifact/build.ts";
+import { signingKeyFromSeed } from "../../src/artifact/ed25519.ts";
+import { SkillError } from "../../src/artifact/errors.ts";
+import { sha256HexOffThread } from "../../src/artifact/inflate.ts";
+import { PAYLOAD_CONTEXT, SIGNATURE_PATH } from "../../src/artifact/limits.ts";
+import { compareUtf8, normalizeEntryPath } from "../../src/artifact/paths.ts";
+import { computePayloadSha256, hashPayloadAndEntries } from "../../src/artifact/payload.ts";
+import { rustTrim } from "../../src/artifact/trim.ts";
+import { inspectArtifact, inspectArtifactAsync } from "../../src/artifact/verify.ts";
+import { PROPERTY_TIMEOUT, runs } from "../support/fuzz.ts";
+
+const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
+
+/** The payload hash as the format defines it, one update per field. */
+function plainPayloadHash(entries: readonly { path: string; data: Buffer }[]): string {
+  const hash = createHash("sha256").update(PAYLOAD_CONTEXT);
+  const u64 = (n: number) => {
+    const out = Buffer.alloc(8);
+    out.writeBigUInt64BE(BigInt(n));
+    return out;
+  };
+  for (const entry of entries) {
+    if (entry.path === SIGNATURE_PATH) continue;
+    const path = Buffer.from(entry.path, "utf8");
+    hash.update(u64(path.length)).update(path).update(u64(entry.data.length)).update(entry.data);
+  }
+  return hash.digest("hex");
+}
+
+test(
+  "property: the gathered payload hash and entry digests equal the plain ones",
+  PROPERTY_TIMEOUT,
+  () => {
+    const size = fc.oneof(
+      fc.nat({ max: 64 }),
+      fc.constantFrom(0, 4095, 4096, 4097, 16 * 1024, 65535, 65536, 65537, 200_000),
+      fc.nat({ max: 70_000 }),
+    );
+    const entry = fc.record({
+      path: fc.oneof(
+        fc.constantFrom(SIGNATURE_PATH, "skill.toml", "modules/a.wasm"),
+        fc.string({ minLength: 1, maxLength: 12, unit: "grapheme" }),
+        fc.string({ minLength: 1, maxLength: 3000, unit: "grapheme-ascii" }),
+      ),
+      size,
+      digest: fc.boolean(),
+      fill: fc.nat({ max: 255 }),
+    });
+    fc.assert(
+      fc.property(fc.uniqueArray(entry, { selector: (e) => e.path, maxLength: 8 }), (list) => {
+        const entries = list
+          .map((e) => ({
+            path: e.path,
+            data: Buffer.alloc(e.size, e.fill).fill(e.path.length % 7, 0, Math.min(e.size, 9)),
+            digest: e.digest,
+          }))
+          .sort((a, b) => compareUtf8(a.path, b.path));
+        const { payloadSha256, digests } = hashPayloadAndEntries(entries, (e) =>
+          entries.some((x) => x.path === e.path && x.digest),
+        );
+        assert.equal(payloadSha256, plainPayloadHash(entries));
+        assert.equal(payloadSha256, computePayloadSha256(entries));
+        const expected = entries
+          .filter((e) => e.digest && e.path !== SIGNATURE_PATH)
+          .map((e) => [e.path, sha256(e.data)]);
+        assert.deepEqual([...digests], expected);
+      }),
+      { numRuns: runs(300) },
+    );
+  },
+);
+
+/** normalizeEntryPath as it was before its one-pass check of already-normal paths. */
+function plainNormalize(raw: string): string {
+  const path = rustTrim(raw).replaceAll("\\", "/");
+  const reject = (why: string): never => {
+    throw new SkillError("INVALID_ENTRY_PATH", `entry path ${JSON.stringify(raw)} ${why}`, raw);
+  };
+  if (path.length === 0) reject("is empty");
+  if (path.startsWith("/")) reject("is absolute");
+  if (path.includes("\0")) reject("contains NUL");
+  if (path.includes(":")) reject("contains ':'");
+  for (const segment of path.split("/")) {
+    if (segment === "" || segment === "." || segment === "..") {
+      reject(`has an empty, '.' or '..' segment`);
+    }
+  }
+  return path;
+}
+
+const outcome = (fn: () => string) => {
+  try {
+    return { path: fn() };
+  } catch (error) {
+    assert.ok(error instanceof SkillError);
+    return { code: error.code, message: error.message, field: error.field };
+  }
+};
+
+test(
+  "property: normalizeEntryPath gives what the plain rules give, on any path",
+  PROPERTY_TIMEOUT,
+  () => {
+    const pathChar = fc.constantFrom(
+      ..."ab./\\: \t\0-_\u00a0\u2028\ufeff\u0085é".split(""),
+      "\u{1F600}",
+    );
+    const path = fc.oneof(
+      fc.array(pathChar, { maxLength: 12 }).map((chars) => chars.join("")),
+      fc.string({ maxLength: 20 }),
+    );
+    fc.assert(
+      fc.property(path, (raw) => {
+        assert.deepEqual(
+          outcome(() => normalizeEntryPath(raw)),
+          outcome(() => plainNormalize(raw)),
+        );
+      }),
+      { numRuns: runs(5000) },
+    );
+    for (const raw of [
+      "a",
+      "a/b",
+      ".a",
+      "a..",
+      "a/.b/c",
+      "..",
+      ".",
+      "a/./b",
+      "a//b",
+      "/a",
+      "a/",
+      "",
+    ]) {
+      assert.deepEqual(
+        outcome(() => normalizeEntryPath(raw)),
+        outcome(() => plainNormalize(raw)),
+        raw,
+      );
+    }
+  },
+);
+
+test("the addon's thread-pool SHA-256 equals node:crypto's, at any size", async () => {
+  assert.ok(sha256HexOffThread, "make builds native/palyra-native.node before the tests run");
+  for (const size of [0, 1, 55, 56, 63, 64, 65, 1000, 65536, 1_000_003]) {
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 31 + 7) & 0xff;
+    assert.equal(await sha256HexOffThread(data), sha256(data), `size ${size}`);
+    // A view into a larger buffer hashes only its own bytes.
+    const view = Buffer.concat([Buffer.from("xx"), data, Buffer.from("yy")]).subarray(2, size + 2);
+    assert.equal(await sha256HexOffThread(view), sha256(data), `view of size ${size}`);
+  }
+});
+
+test("the asynchronous API gives what the synchronous one gives, large entries included", async () => {
+  const example = new URL("../../examples/echo-http/", import.meta.url);
+  const read = (name: string) => readFileSync(new URL(name, example));
+  const blob = (size: number, seed: number) => {
+    const out = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) out[i] = (i * seed + (i >> 7)) & 0xff;
+    return out;
+  };
+  const { artifact } = buildArtifact({
+    manifestToml: read("skill.toml").toString("utf8"),
+    modules: [{ path: "echo.wasm", data: read("modules/echo.wasm") }],
+    assets: [
+      { path: "big-a.bin", data: blob(300_000, 3) },
+      { path: "small.bin", data: blob(5_000, 5) },
+      { path: "big-b.bin", data: blob(1_200_000, 11) },
+    ],
+    sbom: read("sbom.cdx.json"),
+    provenance: read("provenance.json"),
+    signingKey: signingKeyFromSeed(Buffer.alloc(32, 9)),
+    signedAtUnixMs: 0,
+  });
+  const sync = inspectArtifact(artifact);
+  const async = await inspectArtifactAsync(artifact);
+  assert.equal(async.payloadSha256, sync.payloadSha256);
+  assert.deepEqual([...async.entryDigests], [...sync.entryDigests]);
+  assert.deepEqual(
+    async.entries.map((e) => e.path),
+    sync.entries.map((e) => e.path),
+  );
+  for (const [path, digest] of sync.entryDigests) {
+    const entry = sync.entries.find((e) => e.path === path);
+    assert.equal(digest, sha256(entry?.data ?? Buffer.alloc(0)));
+  }
+});

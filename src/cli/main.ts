@@ -1,50 +1,44 @@
+/**
+ * The palyra-skill command line. Only what the command being run needs is loaded: each
+ * command's module is imported when it runs (its usage line comes from usage.ts), so
+ * `--help` loads no command, and `--version` only what finds the backends it names (backends.ts).
+ */
 import { readFileSync } from "node:fs";
-import { ED25519_BACKEND } from "../artifact/ed25519.ts";
-import { SkillError } from "../artifact/errors.ts";
-import { INFLATE_BACKEND } from "../artifact/inflate.ts";
-import { InstallError } from "../delivery/errors.ts";
-import { SourceError } from "../sources/errors.ts";
 import { ClusterError, UsageError } from "./cli-error.ts";
-import * as approveCommand from "./commands/approve.ts";
-import * as auditCommand from "./commands/audit.ts";
-import * as buildCommand from "./commands/build.ts";
-import * as desiredStateCommand from "./commands/desired-state.ts";
-import * as inspectCommand from "./commands/inspect.ts";
-import * as installCommand from "./commands/install.ts";
-import * as keygenCommand from "./commands/keygen.ts";
-import * as pinsCommand from "./commands/pins.ts";
-import * as registryCommand from "./commands/registry.ts";
-import * as statusCommand from "./commands/status.ts";
-import * as trustCommand from "./commands/trust.ts";
-import * as verifyCommand from "./commands/verify.ts";
 import { EXIT } from "./exit-codes.ts";
+import { type CommandName, USAGE } from "./usage.ts";
 
-type Command = { usage: string; run: (args: string[]) => number | Promise<number> };
+type Run = (args: string[]) => number | Promise<number>;
 
-const COMMANDS: Record<string, Command> = {
-  keygen: { usage: keygenCommand.usage, run: keygenCommand.keygen },
-  build: { usage: buildCommand.usage, run: buildCommand.build },
-  verify: { usage: verifyCommand.usage, run: verifyCommand.verify },
-  audit: { usage: auditCommand.usage, run: auditCommand.audit },
-  inspect: { usage: inspectCommand.usage, run: inspectCommand.inspect },
-  trust: { usage: trustCommand.usage, run: trustCommand.trust },
-  install: { usage: installCommand.usage, run: installCommand.install },
-  push: { usage: registryCommand.pushUsage, run: registryCommand.push },
-  pull: { usage: registryCommand.pullUsage, run: registryCommand.pull },
+/** Each command's entry point, imported on first use. */
+const COMMANDS: Record<CommandName, () => Promise<Run>> = {
+  keygen: async () => (await import("./commands/keygen.ts")).keygen,
+  build: async () => (await import("./commands/build.ts")).build,
+  verify: async () => (await import("./commands/verify.ts")).verify,
+  audit: async () => (await import("./commands/audit.ts")).audit,
+  inspect: async () => (await import("./commands/inspect.ts")).inspect,
+  trust: async () => (await import("./commands/trust.ts")).trust,
+  install: async () => (await import("./commands/install.ts")).install,
+  push: async () => (await import("./commands/registry.ts")).push,
+  pull: async () => (await import("./commands/registry.ts")).pull,
   // On a cluster (also as `kubectl palyra-skill ...`):
-  status: { usage: statusCommand.usage, run: statusCommand.status },
-  approve: { usage: approveCommand.usage, run: approveCommand.approve },
-  quarantine: { usage: desiredStateCommand.quarantineUsage, run: desiredStateCommand.quarantine },
-  enable: { usage: desiredStateCommand.enableUsage, run: desiredStateCommand.enable },
-  pins: { usage: pinsCommand.usage, run: pinsCommand.pins },
+  status: async () => (await import("./commands/status.ts")).status,
+  approve: async () => (await import("./commands/approve.ts")).approve,
+  quarantine: async () => (await import("./commands/desired-state.ts")).quarantine,
+  enable: async () => (await import("./commands/desired-state.ts")).enable,
+  pins: async () => (await import("./commands/pins.ts")).pins,
 };
+
+function isCommand(name: string): name is CommandName {
+  return Object.hasOwn(COMMANDS, name);
+}
 
 const HELP = `palyra-skill: build, sign, verify and audit .palyra-skill artifacts, and look at and
 approve Skills on a cluster (as a kubectl plugin: kubectl palyra-skill ...)
 
 Usage:
-${Object.values(COMMANDS)
-  .map((c) => `  ${c.usage}`)
+${Object.values(USAGE)
+  .map((usage) => `  ${usage}`)
   .join("\n")}
 
   palyra-skill --version
@@ -58,7 +52,14 @@ function isParseArgsError(error: unknown): boolean {
 }
 
 /** Prints a failure as one line (or the JSON error document) and returns its exit code. */
-function report(error: unknown, json: boolean): number {
+async function report(error: unknown, json: boolean): Promise<number> {
+  // The library's error classes, loaded here (on the failure path) rather than up front; a
+  // command that threw one has loaded its module already.
+  const [{ SkillError }, { InstallError }, { SourceError }] = await Promise.all([
+    import("../artifact/errors.ts"),
+    import("../delivery/errors.ts"),
+    import("../sources/errors.ts"),
+  ]);
   let code: string;
   let message: string;
   let exit: number;
@@ -97,24 +98,25 @@ export async function main(argv: string[]): Promise<number> {
     const pkg = JSON.parse(
       readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
     ) as { version: string };
+    const { ed25519Backend, inflateBackend } = await import("./backends.ts");
     process.stdout.write(
-      `palyra-skill ${pkg.version} (ed25519: ${ED25519_BACKEND}, inflate: ${INFLATE_BACKEND}, node ${process.version})\n`,
+      `palyra-skill ${pkg.version} (ed25519: ${ed25519Backend()}, inflate: ${await inflateBackend()}, node ${process.version})\n`,
     );
     return EXIT.OK;
   }
-  const command = COMMANDS[name];
   const json = args.includes("--json");
-  if (command === undefined)
+  if (!isCommand(name))
     return report(
       new UsageError(`unknown command ${JSON.stringify(name)}; see palyra-skill --help`),
       json,
     );
   if (args.includes("--help") || args.includes("-h")) {
-    process.stdout.write(`Usage: ${command.usage}\n`);
+    process.stdout.write(`Usage: ${USAGE[name]}\n`);
     return EXIT.OK;
   }
   try {
-    return await command.run(args);
+    const run = await COMMANDS[name]();
+    return await run(args);
   } catch (error) {
     return report(error, json);
   }

@@ -18,9 +18,6 @@ export const CLUSTER_FLAGS = {
   output: { type: "string", short: "o", default: "table" },
 } as const;
 
-export const CLUSTER_USAGE =
-  "[-n NAMESPACE] [--context NAME] [--kubeconfig FILE] [--as USER [--as-group GROUP]...] [-o table|json|yaml]";
-
 export interface ClusterFlagValues {
   kubeconfig?: string | undefined;
   context?: string | undefined;

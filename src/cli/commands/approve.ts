@@ -3,12 +3,10 @@ import { parseArgs } from "node:util";
 import { KubeApiError, MERGE_PATCH } from "../../kube/client.ts";
 import { whoAmI } from "../../kube/whoami.ts";
 import { ClusterError, UsageError } from "../cli-error.ts";
-import { CLUSTER_FLAGS, CLUSTER_USAGE, printDocument, withCluster } from "../cluster/connection.ts";
+import { CLUSTER_FLAGS, printDocument, withCluster } from "../cluster/connection.ts";
 import { getSkill, skillPath } from "../cluster/skills.ts";
 import { EXIT } from "../exit-codes.ts";
 import { printLine } from "../output.ts";
-
-export const usage = `palyra-skill approve SKILL [--reason TEXT] [--yes] ${CLUSTER_USAGE}`;
 
 async function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });

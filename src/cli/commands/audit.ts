@@ -6,12 +6,6 @@ import { kv, printJson, printLine } from "../output.ts";
 import { positiveInteger, RUNTIME_FLAGS } from "../runtime-options.ts";
 import { TRUST_FLAGS, verifyWithFlags } from "../trust-options.ts";
 
-export const usage =
-  "palyra-skill audit ARTIFACT [--trust-store FILE] [--trusted-publisher PUBLISHER=HEXKEY]... " +
-  "[--allow-tofu] [--init-trust-store] [--runtime-version X.Y.Z] [--runtime-protocol-major N] " +
-  "[--max-module-bytes N] [--max-exported-functions N] " +
-  "[--allow-wildcard-capabilities] [--allow-device-capabilities] [--json]";
-
 export async function audit(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,

@@ -10,10 +10,6 @@ import { EXIT } from "../exit-codes.ts";
 import { readInput, readStdin, writeAtomic } from "../io.ts";
 import { kv, printJson, printLine } from "../output.ts";
 
-export const usage =
-  "palyra-skill build --manifest F --module F [--module F]... [--asset F]... --sbom F --provenance F " +
-  "(--signing-key-file F | --signing-key-stdin) [--expect-key-id ed25519:HEX16] --output F [--force] [--signed-at-unix-ms N] [--json]";
-
 /**
  * The entry path a file gets inside modules/ or assets/, as the reference CLI derives it:
  * an absolute path contributes its file name, a relative one is kept (with `\` as `/`).

@@ -1,13 +1,10 @@
 import { parseArgs } from "node:util";
 import { MERGE_PATCH } from "../../kube/client.ts";
 import { UsageError } from "../cli-error.ts";
-import { CLUSTER_FLAGS, CLUSTER_USAGE, printDocument, withCluster } from "../cluster/connection.ts";
+import { CLUSTER_FLAGS, printDocument, withCluster } from "../cluster/connection.ts";
 import { skillPath } from "../cluster/skills.ts";
 import { EXIT } from "../exit-codes.ts";
 import { printLine } from "../output.ts";
-
-export const quarantineUsage = `palyra-skill quarantine SKILL ${CLUSTER_USAGE}`;
-export const enableUsage = `palyra-skill enable SKILL ${CLUSTER_USAGE}`;
 
 /**
  * spec.desiredState: Quarantined holds a Skill back by hand; Enabled releases it (the webhook

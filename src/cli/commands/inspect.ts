@@ -9,8 +9,6 @@ import { readInput } from "../io.ts";
 import { kv, printJson, printLine } from "../output.ts";
 import { RUNTIME_FLAGS, runtimeFromFlags } from "../runtime-options.ts";
 
-export const usage = "palyra-skill inspect ARTIFACT [--json]";
-
 /** Contents, digests and signature of a (signature-verified) artifact, without a trust decision. */
 export async function inspect(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({

@@ -7,10 +7,6 @@ import { EXIT } from "../exit-codes.ts";
 import { readInput } from "../io.ts";
 import { kv, printJson, printLine } from "../output.ts";
 
-export const usage =
-  "palyra-skill install (--file ARTIFACT | --from OPERATOR_URL --token-file F [--ca-file F | --ca-env VAR]) --skill-id ID --payload-sha256 HEX --key HEX [--sha256 HEX] --dir DIR [--json]\n" +
-  "  palyra-skill install --from OPERATOR_URL --token-file F [--ca-file F | --ca-env VAR] --expect ID,ARTIFACT_SHA256,PAYLOAD_SHA256,KEY... --dir DIR [--json]";
-
 /**
  * Installs one skill into DIR/<skill id>/ after checking the artifact against what the
  * operator resolved (payload hash, signing key, and the artifact digest when given) and

@@ -6,9 +6,6 @@ import { UsageError } from "../cli-error.ts";
 import { EXIT } from "../exit-codes.ts";
 import { kv, printJson, printLine } from "../output.ts";
 
-export const usage =
-  "palyra-skill keygen --output KEYFILE [--force] [--json]   (also writes KEYFILE.pub)";
-
 export function keygen(args: string[]): number {
   const { values } = parseArgs({
     args,

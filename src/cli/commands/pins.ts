@@ -1,17 +1,9 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "../cli-error.ts";
-import {
-  CLUSTER_FLAGS,
-  CLUSTER_USAGE,
-  printDocument,
-  table,
-  withCluster,
-} from "../cluster/connection.ts";
+import { CLUSTER_FLAGS, printDocument, table, withCluster } from "../cluster/connection.ts";
 import { listPolicies, type PinView, pinsOf } from "../cluster/skills.ts";
 import { EXIT } from "../exit-codes.ts";
 import { printLine } from "../output.ts";
-
-export const usage = `palyra-skill pins [--policy NAME] ${CLUSTER_USAGE}`;
 
 /**
  * The TOFU pins every policy honours: which key binds which namespace (or the whole cluster),

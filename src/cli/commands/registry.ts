@@ -11,10 +11,7 @@ import { UsageError } from "../cli-error.ts";
 import { EXIT } from "../exit-codes.ts";
 import { readInput, writeAtomic } from "../io.ts";
 import { kv, printJson, printLine } from "../output.ts";
-
-const AUTH_FLAGS = "[--docker-config F | --username U --password-stdin] [--ca-file F] [--json]";
-export const pushUsage = `palyra-skill push ARTIFACT REGISTRY/REPOSITORY:TAG ${AUTH_FLAGS}`;
-export const pullUsage = `palyra-skill pull REGISTRY/REPOSITORY(:TAG|@sha256:HEX) -o FILE [--force] ${AUTH_FLAGS}`;
+import { USAGE } from "../usage.ts";
 
 const authOptions = {
   "docker-config": { type: "string" },
@@ -87,7 +84,7 @@ export async function push(args: string[]): Promise<number> {
     allowPositionals: true,
     options: authOptions,
   });
-  if (positionals.length !== 2) throw new UsageError(`usage: ${pushUsage}`);
+  if (positionals.length !== 2) throw new UsageError(`usage: ${USAGE.push}`);
   const [file, target] = positionals as [string, string];
   const ref = reference(target, "push");
   if (ref.tag === undefined || ref.digest !== undefined) {
@@ -150,7 +147,7 @@ export async function pull(args: string[]): Promise<number> {
       force: { type: "boolean", default: false },
     },
   });
-  if (positionals.length !== 1) throw new UsageError(`usage: ${pullUsage}`);
+  if (positionals.length !== 1) throw new UsageError(`usage: ${USAGE.pull}`);
   const ref = reference(positionals[0], "pull");
   const output = values.output;
   if (!output) throw new UsageError("pull needs -o FILE");

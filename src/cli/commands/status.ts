@@ -1,18 +1,10 @@
 import { parseArgs } from "node:util";
 import type { Skill } from "../../api/v1alpha1/types.generated.ts";
 import { UsageError } from "../cli-error.ts";
-import {
-  CLUSTER_FLAGS,
-  CLUSTER_USAGE,
-  printDocument,
-  table,
-  withCluster,
-} from "../cluster/connection.ts";
+import { CLUSTER_FLAGS, printDocument, table, withCluster } from "../cluster/connection.ts";
 import { getSkill, governingPolicy, type PinView, pinsOf } from "../cluster/skills.ts";
 import { EXIT } from "../exit-codes.ts";
 import { printLine } from "../output.ts";
-
-export const usage = `palyra-skill status SKILL ${CLUSTER_USAGE}`;
 
 export interface StatusReport {
   skill: string;

@@ -5,11 +5,6 @@ import { EXIT } from "../exit-codes.ts";
 import { printJson, printLine } from "../output.ts";
 import { loadStoreFile, saveStoreFile } from "../trust-options.ts";
 
-export const usage =
-  "palyra-skill trust list --trust-store FILE [--json]\n" +
-  "  palyra-skill trust add --trust-store FILE --publisher P --key HEX [--json]\n" +
-  "  palyra-skill trust remove --trust-store FILE --publisher P [--key HEX] [--json]";
-
 export function trust(args: string[]): number {
   const [action, ...rest] = args;
   const { values } = parseArgs({

@@ -1,17 +1,10 @@
 import { parseArgs } from "node:util";
 import { verificationReport } from "../../artifact/verify.ts";
 import { UsageError } from "../cli-error.ts";
-import { withCluster } from "../cluster/connection.ts";
-import { verifyAgainstCluster } from "../cluster/verify-against-cluster.ts";
 import { EXIT } from "../exit-codes.ts";
 import { kv, printJson, printLine } from "../output.ts";
 import { RUNTIME_FLAGS } from "../runtime-options.ts";
 import { TRUST_FLAGS, verifyWithFlags } from "../trust-options.ts";
-
-export const usage =
-  "palyra-skill verify ARTIFACT [--trust-store FILE] [--trusted-publisher PUBLISHER=HEXKEY]... [--allow-tofu] [--init-trust-store] " +
-  "[--runtime-version X.Y.Z] [--runtime-protocol-major N] [--json]\n" +
-  "  palyra-skill verify ARTIFACT --cluster [--policy NAME] [-n NAMESPACE] [--context NAME] [--kubeconfig FILE] [--json]";
 
 const CLUSTER_MODE_FLAGS = {
   cluster: { type: "boolean", default: false },
@@ -81,6 +74,11 @@ async function verifyOnCluster(
     context: str("context"),
     namespace: str("namespace"),
   };
+  // The cluster code (kube client, policy selection) is loaded only for --cluster.
+  const [{ withCluster }, { verifyAgainstCluster }] = await Promise.all([
+    import("../cluster/connection.ts"),
+    import("../cluster/verify-against-cluster.ts"),
+  ]);
   return withCluster(flags, async ({ client, namespace }) => {
     const result = await verifyAgainstCluster(client, path, namespace, str("policy"));
     if (values.json) printJson(result);

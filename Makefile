@@ -1,15 +1,15 @@
 # palyra-skills-operator. Node 24 comes from the `node` npm package: `npm ci` first.
 SHELL := /bin/bash
 NODE := node_modules/.bin/node
-CLI := $(NODE) src/cli/main.ts
+CLI := $(NODE) bin/palyra-skill.mjs
 OUT := examples/out
 EXAMPLES := echo-http fetch-anything
 
-.PHONY: native chart-lint helm image dev demo-cluster help install check fuzz soak-short test test-integration lint typecheck examples demo bench clean e2e-kind control-plane registry cluster-up cluster-down
+.PHONY: cli native chart-lint helm image dev demo-cluster help install check fuzz soak-short test test-integration lint typecheck examples demo bench clean e2e-kind control-plane registry cluster-up cluster-down
 
 help:
 	@echo "make dev        the operator on a local control plane with example Skills (Ctrl-C stops it all)"
-	@echo "make install    install dependencies from the lock file (npm ci) and build the inflate addon (cargo)"
+	@echo "make install    install dependencies from the lock file (npm ci), build the inflate addon (cargo) and the CLI bundle"
 	@echo "make demo       build the examples, verify and audit them, then apply examples/k8s to a local control plane it leaves running"
 	@echo "make examples   build and sign the example skills with a throwaway key into $(OUT)/"
 	@echo "make test       run the unit tests (npm test)"
@@ -32,7 +32,12 @@ native/palyra-native.node: native/Cargo.toml native/Cargo.lock native/build.rs $
 
 native: native/palyra-native.node
 
-install: node_modules/.bin/node native/palyra-native.node
+# The CLI bundle (dist/cli/, scripts/build-cli.ts): npm ci builds it; this rebuilds it after
+# source edits (bin/palyra-skill.mjs runs the sources meanwhile, never a stale bundle).
+cli: | node_modules/.bin/node
+	@$(NODE) scripts/build-cli.ts --if-stale
+
+install: node_modules/.bin/node native/palyra-native.node cli
 
 $(OUT)/dev-signing.key: | node_modules/.bin/node
 	@mkdir -p $(OUT)
@@ -135,6 +140,7 @@ soak-short: install control-plane
 
 bench: install control-plane
 	npm run bench:verify
+	npm run bench:cli
 	npm run bench:controller
 	npm run bench:webhook
 	npm run bench:delivery

@@ -1,5 +1,5 @@
 import { SkillError } from "./errors.ts";
-import { findDuplicateKey } from "./json-strict.ts";
+import { findDuplicateKey, namesKeyTwice } from "./json-strict.ts";
 
 // ignoreBOM keeps a byte-order mark in the text so JSON.parse rejects it, as serde_json does.
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -17,7 +17,7 @@ function parseJsonObject(
   } catch (error) {
     throw new SkillError(code, `invalid ${what} payload: ${(error as Error).message}`);
   }
-  const duplicate = findDuplicateKey(text);
+  const duplicate = namesKeyTwice(text, value) ? findDuplicateKey(text) : undefined;
   if (duplicate) {
     throw new SkillError(
       code,

@@ -40,6 +40,7 @@ const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "he
 const SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
 const GROUP_ORDER = 2n ** 252n + 27742317777372353535851937790883648493n;
 const HEX_64 = /^[0-9a-fA-F]{64}$/;
+const BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export interface SigningKey {
@@ -51,8 +52,14 @@ export interface SigningKey {
 /** Decodes canonical standard base64 (with padding); anything else is undefined. */
 export function decodeStrictBase64(text: string): Buffer | undefined {
   if (!BASE64.test(text)) return undefined;
-  const bytes = Buffer.from(text, "base64");
-  return bytes.toString("base64") === text ? bytes : undefined;
+  // The pattern leaves one way to spell the same bytes differently: bits set in the last
+  // character before the padding that decoding drops (4 bits before "==", 2 before "=").
+  if (text.endsWith("=")) {
+    const padding = text.endsWith("==") ? 2 : 1;
+    const last = BASE64_ALPHABET.indexOf(text.charAt(text.length - padding - 1));
+    if ((last & (padding === 2 ? 0x0f : 0x03)) !== 0) return undefined;
+  }
+  return Buffer.from(text, "base64");
 }
 
 /** `ed25519:` + hex of the first 8 bytes of SHA-256 of the raw public key. */

@@ -67,3 +67,50 @@ export function findDuplicateKey(text: string): { path: string; key: string } | 
   }
   return undefined;
 }
+
+/**
+ * Whether `text`, which JSON.parse turned into `value`, names a key twice in some object. Every
+ * `:` outside a string separates one key from its value, and an object keeps each key it names
+ * unless the key is named twice (and an object dropped with a repeated key's first value takes
+ * its own keys with it), so the document names a key twice exactly when the parsed value has
+ * fewer keys than the text has colons. A count instead of findDuplicateKey's walk, which then
+ * runs only to say where.
+ */
+export function namesKeyTwice(text: string, value: unknown): boolean {
+  let colons = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c /* \ */) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x3a /* : */) {
+      colons++;
+    }
+  }
+  return keyCount(value) !== colons;
+}
+
+/** Own keys of every object in `value`, at any depth (without recursion: nesting is untrusted). */
+function keyCount(value: unknown): number {
+  let count = 0;
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next !== "object" || next === null) continue;
+    if (Array.isArray(next)) {
+      for (const item of next) pending.push(item);
+      continue;
+    }
+    // Own keys only (Object.keys), as JSON.parse creates them: nothing inherited is counted.
+    const record = next as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      count++;
+      pending.push(record[key]);
+    }
+  }
+  return count;
+}

@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject } from "ajv";
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { SkillError } from "./errors.ts";
 import { compareSemVer, isIdentifier, parseSemVer, type SemVer } from "./identifiers.ts";
@@ -140,8 +140,18 @@ export interface ManifestWarning {
   message: string;
 }
 
-const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: true, allowUnionTypes: true });
-const validateStructure = ajv.compile(MANIFEST_SCHEMA);
+let compiledStructure: ValidateFunction | undefined;
+
+/** The schema's validator, compiled on first use (compiling costs milliseconds at start-up). */
+function structureValidator(): ValidateFunction {
+  compiledStructure ??= new Ajv({
+    useDefaults: true,
+    allErrors: false,
+    strict: true,
+    allowUnionTypes: true,
+  }).compile(MANIFEST_SCHEMA);
+  return compiledStructure;
+}
 
 const COMPAT_ALIASES: Record<string, string> = {
   min_protocol_major: "required_protocol_major",
@@ -191,17 +201,17 @@ function describeStructureError(error: ErrorObject): SkillError {
   }
 }
 
-const INTEGER_FIELDS: readonly (readonly string[])[] = [
-  ["manifest_version"],
-  ["capabilities", "quotas", "wall_clock_timeout_ms"],
-  ["capabilities", "quotas", "fuel_budget"],
-  ["capabilities", "quotas", "max_memory_bytes"],
-  ["compat", "required_protocol_major"],
-  ["operator", "plugin", "abi_major"],
-  ["operator", "plugin", "compatibility", "min_abi_major"],
-  ["operator", "plugin", "compatibility", "max_abi_major"],
-  ["operator", "config", "schema_version"],
-];
+const INTEGER_FIELDS = [
+  "manifest_version",
+  "capabilities.quotas.wall_clock_timeout_ms",
+  "capabilities.quotas.fuel_budget",
+  "capabilities.quotas.max_memory_bytes",
+  "compat.required_protocol_major",
+  "operator.plugin.abi_major",
+  "operator.plugin.compatibility.min_abi_major",
+  "operator.plugin.compatibility.max_abi_major",
+  "operator.config.schema_version",
+].map((field) => ({ field, path: field.split(".") }));
 
 /** Config properties whose `default` was written as a TOML float (`1.0` is not an integer). */
 const floatDefaults = new WeakSet<object>();
@@ -222,7 +232,11 @@ function rejectFloatsInIntegerFields(document: Record<string, unknown>): void {
       );
     }
   };
-  for (const path of INTEGER_FIELDS) floatAt(path.reduce<unknown>(child, document), path.join("."));
+  for (const { field, path } of INTEGER_FIELDS) {
+    let value: unknown = document;
+    for (const key of path) value = child(value, key);
+    floatAt(value, field);
+  }
   const contracts = child(child(document.operator, "plugin"), "contracts");
   if (Array.isArray(contracts)) {
     contracts.forEach((c, i) => {
@@ -255,9 +269,12 @@ function pathText(path: readonly (string | number)[]): string {
  * cannot be represented exactly here) and no date-times (JSON has none). The path is built
  * only for an error message: this walk is on the verification hot path.
  */
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+
 function fromToml(value: unknown, path: (string | number)[]): unknown {
   if (typeof value === "bigint") {
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+    if (value > MAX_SAFE || value < MIN_SAFE) {
       const field = pathText(path);
       throw parseError(
         `${field}: integer ${value} is outside the supported range (|n| <= 2^53-1)`,
@@ -319,6 +336,7 @@ export function parseManifest(text: string): SkillManifest {
   applyCompatAliases(document);
   rejectFloatsInIntegerFields(document);
   document = fromToml(document, []) as Record<string, unknown>;
+  const validateStructure = structureValidator();
   if (!validateStructure(document)) {
     const [first] = validateStructure.errors ?? [];
     throw first ? describeStructureError(first) : parseError("invalid manifest");

@@ -1,7 +1,7 @@
 import { decodeStrictBase64 } from "./ed25519.ts";
 import { SkillError } from "./errors.ts";
 import { SHA256_HEX } from "./identifiers.ts";
-import { findDuplicateKey } from "./json-strict.ts";
+import { findDuplicateKey, namesKeyTwice } from "./json-strict.ts";
 
 /** signature.json, exactly as the format defines it. */
 export interface SignatureDocument {
@@ -24,6 +24,9 @@ const STRING_FIELDS = [
 ] as const;
 const FIELDS = new Set<string>([...STRING_FIELDS, "signed_at_unix_ms"]);
 
+// ignoreBOM keeps a byte-order mark in the text so JSON.parse rejects it, as serde_json does.
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 function malformed(message: string, field?: string): SkillError {
   return new SkillError("SIGNATURE_MALFORMED", `signature.json: ${message}`, field);
 }
@@ -33,13 +36,13 @@ export function parseSignature(bytes: Uint8Array): SignatureDocument {
   let value: unknown;
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+    text = utf8.decode(bytes);
     value = JSON.parse(text);
   } catch (error) {
     throw malformed(`not valid UTF-8 JSON: ${(error as Error).message}`);
   }
   // One reading only: serde rejects a repeated field, JSON.parse would keep the last.
-  const duplicate = findDuplicateKey(text);
+  const duplicate = namesKeyTwice(text, value) ? findDuplicateKey(text) : undefined;
   if (duplicate) {
     throw malformed(
       `duplicate field ${JSON.stringify(duplicate.key)} at ${duplicate.path}`,

@@ -12,6 +12,7 @@ import { buildArtifact } from "../../src/artifact/build.ts";
 import { signingKeyFromSeed } from "../../src/artifact/ed25519.ts";
 import { SkillError } from "../../src/artifact/errors.ts";
 import { sha256HexOffThread } from "../../src/artifact/inflate.ts";
+import { findDuplicateKey, namesKeyTwice } from "../../src/artifact/json-strict.ts";
 import { PAYLOAD_CONTEXT, SIGNATURE_PATH } from "../../src/artifact/limits.ts";
 import { compareUtf8, normalizeEntryPath } from "../../src/artifact/paths.ts";
 import { computePayloadSha256, hashPayloadAndEntries } from "../../src/artifact/payload.ts";
@@ -197,3 +198,42 @@ test("the asynchronous API gives what the synchronous one gives, large entries i
     assert.equal(digest, sha256(entry?.data ?? Buffer.alloc(0)));
   }
 });
+
+test(
+  "property: counting keys finds a repeated key exactly when findDuplicateKey does",
+  PROPERTY_TIMEOUT,
+  () => {
+    // JSON text built directly, so that objects can name a key twice (also spelt with escapes),
+    // with colons, quotes and backslashes inside strings.
+    const key = fc.constantFrom('"a"', '"b"', '"\\u0061"', '"a:b"', '"\\""', '"__proto__"', '"1"');
+    const scalar = fc.constantFrom(
+      "1",
+      "true",
+      "null",
+      '"x:y"',
+      '"\\\\"',
+      '":"',
+      '"\\":\\""',
+      "-2.5e3",
+    );
+    const { json } = fc.letrec<{ json: string; array: string; object: string }>((tie) => ({
+      json: fc.oneof(
+        { depthSize: "small", withCrossShrink: true },
+        scalar,
+        tie("array"),
+        tie("object"),
+      ),
+      array: fc.array(tie("json"), { maxLength: 4 }).map((items) => `[${items.join(",")}]`),
+      object: fc
+        .array(fc.tuple(key, tie("json")), { maxLength: 5 })
+        .map((members) => `{ ${members.map(([k, v]) => `${k} : ${v}`).join(" ,\n")} }`),
+    }));
+    fc.assert(
+      fc.property(json, (text) => {
+        const value: unknown = JSON.parse(text);
+        assert.equal(namesKeyTwice(text, value), findDuplicateKey(text) !== undefined, text);
+      }),
+      { numRuns: runs(5000) },
+    );
+  },
+);

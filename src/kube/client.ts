@@ -5,10 +5,15 @@
  * status subresource, metadata-only lists) and streaming watches without per-call overhead.
  */
 
-import type { IncomingMessage } from "node:http";
-import { Agent as HttpAgent, request as httpRequest } from "node:http";
-import { Agent, request as httpsRequest, type RequestOptions } from "node:https";
+import type { Agent as HttpAgentType, IncomingMessage } from "node:http";
+import type { Agent as HttpsAgentType, RequestOptions } from "node:https";
 import type { KubeConfig } from "./kubeconfig.ts";
+
+// Not `import ... from "node:http"`: an ES module import of node:http evaluates every export,
+// and its lazy WebSocket, CloseEvent and MessageEvent load Node's fetch implementation (undici),
+// ~25 ms that each `palyra-skill status` and other cluster commands would pay at start.
+const { Agent: HttpAgent, request: httpRequest } = process.getBuiltinModule("node:http");
+const { Agent, request: httpsRequest } = process.getBuiltinModule("node:https");
 
 export const MERGE_PATCH = "application/merge-patch+json";
 export const JSON_PATCH = "application/json-patch+json";
@@ -97,7 +102,7 @@ export interface KubeRequest {
 
 interface Connection {
   server: URL;
-  agent: Agent | HttpAgent;
+  agent: HttpsAgentType | HttpAgentType;
   /** Authorization and impersonation headers (Impersonate-Group may repeat: an array). */
   headers: Record<string, string | string[]>;
   tls: Pick<RequestOptions, "ca" | "cert" | "key" | "servername" | "rejectUnauthorized">;

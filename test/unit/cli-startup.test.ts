@@ -317,3 +317,16 @@ test("--version names the Ed25519 backend the library uses", () => {
   );
   assert.equal(library.stdout.trim(), "openssl");
 });
+
+test("the cluster commands' client does not load Node's fetch (undici) with node:http", () => {
+  // An ES module import of node:http evaluates its lazy WebSocket export, which loads undici.
+  const client = pathToFileURL(join(ROOT, "src/kube/client.ts")).href;
+  const probe = (module: string) =>
+    spawn(process.execPath, [
+      "--input-type=module",
+      "-e",
+      `await import(${JSON.stringify(module)}); console.log(process.moduleLoadList.some((m) => m.includes("undici")));`,
+    ]).stdout.trim();
+  assert.equal(probe("node:http"), "true", "the probe sees undici when it is loaded");
+  assert.equal(probe(client), "false");
+});

@@ -2,8 +2,12 @@
 // source it was built from is still as it was then. Plain JavaScript, so that choosing costs no
 // TypeScript loading: a file whose size and modification time are unchanged is taken as is,
 // one whose time changed (a checkout, a copy into an image) is compared by its SHA-256.
-import { readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+
+// require(), not import: an ES module import of node:fs evaluates all of its exports.
+const require = createRequire(import.meta.url);
+const { readFileSync, statSync } = require("node:fs");
+const { join } = require("node:path");
 
 /** The bundle's entry file under `dir` if it was built from the files now under `root`. */
 export function bundleEntry(root, dir = join(root, "dist", "cli")) {
@@ -20,7 +24,7 @@ export function bundleEntry(root, dir = join(root, "dist", "cli")) {
     if (stat === undefined || stat.size !== want.size) return undefined;
     if (stat.mtimeMs !== want.mtimeMs) {
       // node:crypto only here: loading it costs several milliseconds that most runs never need.
-      const { createHash } = process.getBuiltinModule("node:crypto");
+      const { createHash } = require("node:crypto");
       const sha256 = createHash("sha256").update(readFileSync(file)).digest("hex");
       if (sha256 !== want.sha256) return undefined;
     }

@@ -26,11 +26,16 @@ exec "$n" "$f" "$@"
 
 // The CLI runs from dist/cli/ (plain JavaScript bundled by scripts/build-cli.ts, on npm ci)
 // when that bundle is current, else from the TypeScript sources (Node >= 22.18 strips types).
-import { existsSync } from "node:fs";
-import * as nodeModule from "node:module";
-import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+// Node's built-in modules are require()d: an ES module import of node:fs evaluates all of its
+// exports (fs.promises too), a few milliseconds on every run.
+import { createRequire } from "node:module";
 import { bundleEntry } from "./cli-bundle.mjs";
+
+const require = createRequire(import.meta.url);
+const { existsSync } = require("node:fs");
+const { enableCompileCache } = require("node:module");
+const { join } = require("node:path");
+const { fileURLToPath, pathToFileURL } = require("node:url");
 
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
@@ -45,7 +50,7 @@ if (major < 22 || (major === 22 && minor < 18)) {
     );
     process.exit(2);
   }
-  const { spawnSync } = await import("node:child_process");
+  const { spawnSync } = require("node:child_process");
   const run = spawnSync(projectNode, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
     stdio: "inherit",
   });
@@ -58,9 +63,9 @@ const bundle = process.env.PALYRA_CLI_FROM_SOURCE ? undefined : bundleEntry(root
 // cache directory. NODE_COMPILE_CACHE, when set, has enabled it already (there);
 // NODE_DISABLE_COMPILE_CACHE=1 turns it off. Where it cannot be written, Node runs without it.
 try {
-  const home = process.env.HOME || process.getBuiltinModule("node:os").homedir();
+  const home = process.env.HOME || require("node:os").homedir();
   const cache = process.env.XDG_CACHE_HOME || join(home, ".cache");
-  nodeModule.enableCompileCache(join(cache, "palyra-skill", "node-compile-cache"));
+  enableCompileCache?.(join(cache, "palyra-skill", "node-compile-cache"));
 } catch {
   // No home directory: run without the cache.
 }

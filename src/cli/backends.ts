@@ -1,26 +1,33 @@
 /**
  * The Ed25519 and inflate backends that `--version` names, found without loading the
- * verification code (node:crypto, @noble/ed25519 and sodium-native's JavaScript together cost
- * more than starting Node does).
+ * verification code: node:crypto, node:zlib, @noble/ed25519 and sodium-native's JavaScript
+ * together cost about as much as starting Node does. Each mirrors the library's own choice, and
+ * test/unit/cli-startup.test.ts holds the two to agree:
  *
- * src/artifact/ed25519.ts verifies with libsodium when the sodium-native package loads, unless
- * PALYRA_ED25519_BACKEND=openssl; the package loads when its native binding does (the rest is
- * JavaScript wrappers), so loading the binding alone gives the same answer in about half the
- * time. test/unit/cli-startup.test.ts holds this to agree with the library's ED25519_BACKEND.
- * The inflate backend is the library's own choice: src/artifact/inflate.ts loads nothing heavy.
+ * - src/artifact/ed25519.ts verifies with libsodium when the sodium-native package loads,
+ *   unless PALYRA_ED25519_BACKEND=openssl. The package loads when its native binding does (the
+ *   rest is JavaScript wrappers), so loading the binding alone answers in about half the time.
+ * - src/artifact/inflate.ts inflates with zlib-rs when the addon native/palyra-native.node
+ *   loads, unless PALYRA_INFLATE_BACKEND=zlib. This module sits as deep below the repository as
+ *   that one (and so does the bundle), so the same relative path names the same file.
  */
 import { createRequire } from "node:module";
 
-export function ed25519Backend(): "libsodium" | "openssl" {
-  if (process.env.PALYRA_ED25519_BACKEND === "openssl") return "openssl";
+function loads(specifier: string): boolean {
   try {
-    createRequire(import.meta.url)("sodium-native/binding.js");
-    return "libsodium";
+    createRequire(import.meta.url)(specifier);
+    return true;
   } catch {
-    return "openssl";
+    return false;
   }
 }
 
-export async function inflateBackend(): Promise<"zlib-rs" | "node:zlib"> {
-  return (await import("../artifact/inflate.ts")).INFLATE_BACKEND;
+export function ed25519Backend(): "libsodium" | "openssl" {
+  if (process.env.PALYRA_ED25519_BACKEND === "openssl") return "openssl";
+  return loads("sodium-native/binding.js") ? "libsodium" : "openssl";
+}
+
+export function inflateBackend(): "zlib-rs" | "node:zlib" {
+  if (process.env.PALYRA_INFLATE_BACKEND === "zlib") return "node:zlib";
+  return loads("../../native/palyra-native.node") ? "zlib-rs" : "node:zlib";
 }

@@ -3,7 +3,6 @@
  * command's module is imported when it runs (its usage line comes from usage.ts), so
  * `--help` loads no command, and `--version` only what finds the backends it names (backends.ts).
  */
-import { readFileSync } from "node:fs";
 import { ClusterError, UsageError } from "./cli-error.ts";
 import { EXIT } from "./exit-codes.ts";
 import { type CommandName, USAGE } from "./usage.ts";
@@ -95,12 +94,15 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? EXIT.USAGE : EXIT.OK;
   }
   if (name === "--version" || name === "version") {
+    // Not an import of node:fs at the top: that evaluates all of its exports, milliseconds that
+    // --help and --version need not pay (a command that reads files loads it anyway).
+    const { readFileSync } = process.getBuiltinModule("node:fs");
     const pkg = JSON.parse(
       readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
     ) as { version: string };
     const { ed25519Backend, inflateBackend } = await import("./backends.ts");
     process.stdout.write(
-      `palyra-skill ${pkg.version} (ed25519: ${ed25519Backend()}, inflate: ${await inflateBackend()}, node ${process.version})\n`,
+      `palyra-skill ${pkg.version} (ed25519: ${ed25519Backend()}, inflate: ${inflateBackend()}, node ${process.version})\n`,
     );
     return EXIT.OK;
   }

@@ -5,6 +5,7 @@ import { compareSemVer, isIdentifier, parseSemVer, type SemVer } from "./identif
 import { DEFAULT_RUNTIME_TARGET, type RuntimeTarget } from "./limits.ts";
 import { MANIFEST_SCHEMA } from "./manifest-schema.ts";
 import { compareUtf8, normalizeEntryPath } from "./paths.ts";
+import { parseTomlFast } from "./toml-fast.ts";
 import { checkToolSchema } from "./tool-schema.ts";
 import { rustTrim } from "./trim.ts";
 
@@ -328,7 +329,9 @@ export function parseManifest(text: string): SkillManifest {
   try {
     // Integers as BigInt: the only way to tell `2` from `2.0`, which the reference's typed
     // integer fields reject.
-    document = parseToml(text, { integersAsBigInt: true }) as Record<string, unknown>;
+    document =
+      parseTomlFast(text) ??
+      (parseToml(text, { integersAsBigInt: true }) as Record<string, unknown>);
   } catch (error) {
     const message = error instanceof TomlError ? error.message.split("\n")[0] : String(error);
     throw parseError(message ?? "invalid TOML");

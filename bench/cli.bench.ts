@@ -15,6 +15,10 @@
  *   (first run) and with none;
  * - `status` of a Skill on a local control plane (hack/control-plane, started only for that row,
  *   after the others, with the floor measured again beside it); --no-cluster skips it.
+ *
+ * Targets (issue 20): --version <= 60 ms and 60 MiB, verify of the 2 KB vector <= 100 ms and
+ * 70 MiB. Bounds this project holds the others to: --help as --version; inspect as verify (the
+ * same work without the trust decision); status <= 130 ms and 70 MiB. Verdicts use the median.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -244,6 +248,7 @@ const local: Row[] = [
   ...(machineNode && machineNodeVersion !== process.version
     ? [
         {
+          // Peak RSS is the larger of the two processes, which run at the same time.
           label: `--version started by the machine's ${machineNodeVersion} (two Node starts)`,
           command: machineNode,
           args: [BIN, "--version"],
@@ -309,7 +314,9 @@ if (!values["no-cluster"]) {
         label: "status echo-http -n bench (local control plane), run as a program",
         ...asProgram(["status", "echo-http", "-n", "bench", "--kubeconfig", plane.kubeconfig]),
         expect: /^Skill bench\/echo-http: Enabled/,
-        bound: { ms: 120, mib: 70 },
+        // Beyond --version: node:https and TLS, yaml for the kubeconfig, the kube client, and
+        // three API requests over a new TLS connection.
+        bound: { ms: 130, mib: 70 },
       },
     ];
     report(

@@ -104,9 +104,14 @@ export function signMessage(key: SigningKey, message: Uint8Array): Buffer {
 const publicKeyCache = new Map<string, KeyObject | SkillError>();
 const PUBLIC_KEY_CACHE_LIMIT = 1024;
 
-/** Rejects non-canonical and small-order keys; returns an OpenSSL key object (cached). */
-export function strictPublicKey(publicKey: Uint8Array): KeyObject {
-  const hex = Buffer.from(publicKey).toString("hex");
+/**
+ * Rejects non-canonical and small-order keys; returns an OpenSSL key object (cached). `hex`, when
+ * the caller has it, must be the key's lower-case hex (it is the cache key).
+ */
+export function strictPublicKey(
+  publicKey: Uint8Array,
+  hex = Buffer.from(publicKey).toString("hex"),
+): KeyObject {
   let cached = publicKeyCache.get(hex);
   if (cached === undefined) {
     cached = checkPublicKey(publicKey);
@@ -152,13 +157,17 @@ function isCanonicalScalar(signature: Uint8Array): boolean {
   return s < GROUP_ORDER;
 }
 
-/** Strict Ed25519 verification; throws a typed error on any weakness or mismatch. */
+/**
+ * Strict Ed25519 verification; throws a typed error on any weakness or mismatch. `publicKeyHex`,
+ * when the caller has it, must be the key's lower-case hex.
+ */
 export function verifyStrict(
   publicKey: Uint8Array,
   message: Uint8Array,
   signature: Uint8Array,
+  publicKeyHex?: string,
 ): void {
-  const key = strictPublicKey(publicKey);
+  const key = strictPublicKey(publicKey, publicKeyHex);
   if (signature.length !== 64) {
     throw new SkillError(
       "SIGNATURE_MALFORMED",

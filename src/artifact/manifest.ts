@@ -815,12 +815,20 @@ function validateConfig(config: NonNullable<OperatorMetadata["config"]>): void {
 
 // ---- compat and warnings ----
 
+let lastTarget: { readonly text: string; readonly version: SemVer | undefined } | undefined;
+
+/** The target runtime's version (one per process, in practice), parsed once. */
+function targetVersion(text: string): SemVer | undefined {
+  if (lastTarget?.text !== text) lastTarget = { text, version: parseSemVer(text) };
+  return lastTarget.version;
+}
+
 /** The reference's runtime compatibility check, against a configurable target runtime. */
 export function checkRuntimeCompatibility(
   m: SkillManifest,
   target: RuntimeTarget = DEFAULT_RUNTIME_TARGET,
 ): void {
-  const current = parseSemVer(target.version);
+  const current = targetVersion(target.version);
   if (current === undefined)
     throw new Error(`runtime target version ${target.version} is not MAJOR.MINOR.PATCH`);
   if (m.compat.required_protocol_major > target.protocolMajor) {

@@ -1,4 +1,5 @@
 import { createHash, type Hash, hash } from "node:crypto";
+import { sha256Ranges } from "./inflate.ts";
 import { PAYLOAD_CONTEXT, SIGNATURE_PATH } from "./limits.ts";
 import type { ArchiveEntry } from "./zip-reader.ts";
 
@@ -37,7 +38,8 @@ export function sha256Hex(data: Uint8Array): string {
 const INTERLEAVE_BYTES = 64 * 1024;
 
 // The payload hash's framing and the bytes of small entries are gathered here and hashed in one
-// call: each hash update is a call into C++ that costs more than copying a small entry.
+// call, together with those entries' own digests when the addon is loaded: each hash is a call
+// into native code that costs more than copying a small entry.
 let scratch = Buffer.allocUnsafe(16 * 1024);
 const GATHER_BYTES = 4 * 1024;
 
@@ -50,15 +52,37 @@ export function hashPayloadAndEntries(
   entries: readonly ArchiveEntry[],
   digestOf: (entry: ArchiveEntry) => boolean,
 ): { payloadSha256: string; digests: Map<string, string> } {
+  const digests = new Map<string, string>();
   let payload: Hash | undefined;
   let used = scratch.write(PAYLOAD_CONTEXT, 0, "latin1");
+  // Gathered entries whose digest is wanted: path and where their bytes are in the scratch.
+  const pending: { path: string; start: number; end: number }[] = [];
+  const settle = (): void => {
+    if (pending.length === 0) return;
+    if (sha256Ranges === undefined) {
+      for (const { path, start, end } of pending) {
+        digests.set(path, sha256Hex(scratch.subarray(start, end)));
+      }
+    } else {
+      const ranges = new Uint32Array(pending.length * 2);
+      pending.forEach(({ start, end }, i) => {
+        ranges[2 * i] = start;
+        ranges[2 * i + 1] = end;
+      });
+      const out = sha256Ranges(scratch, ranges);
+      pending.forEach(({ path }, i) => {
+        digests.set(path, out.toString("hex", 32 * i, 32 * i + 32));
+      });
+    }
+    pending.length = 0;
+  };
   const flush = (): Hash => {
+    settle();
     payload ??= createHash("sha256");
     payload.update(scratch.subarray(0, used));
     used = 0;
     return payload;
   };
-  const digests = new Map<string, string>();
   for (const entry of entries) {
     if (entry.path === SIGNATURE_PATH) continue;
     const data = entry.data;
@@ -74,8 +98,9 @@ export function hashPayloadAndEntries(
     used = writeU64(data.length, used);
     const digest = digestOf(entry);
     if (gather) {
+      const start = used;
       used += data.copy(scratch, used);
-      if (digest) digests.set(entry.path, sha256Hex(data));
+      if (digest) pending.push({ path: entry.path, start, end: used });
       continue;
     }
     const hash = flush();
@@ -96,6 +121,21 @@ export function hashPayloadAndEntries(
     }
     digests.set(entry.path, entryHash.digest("hex"));
   }
+  if (payload === undefined && sha256Ranges !== undefined) {
+    // Everything is in the scratch: the payload hash and the digests in one call.
+    const ranges = new Uint32Array(2 + pending.length * 2);
+    ranges[1] = used;
+    pending.forEach(({ start, end }, i) => {
+      ranges[2 + 2 * i] = start;
+      ranges[3 + 2 * i] = end;
+    });
+    const out = sha256Ranges(scratch, ranges);
+    pending.forEach(({ path }, i) => {
+      digests.set(path, out.toString("hex", 32 * (i + 1), 32 * (i + 2)));
+    });
+    return { payloadSha256: out.toString("hex", 0, 32), digests };
+  }
+  settle();
   const payloadSha256 =
     payload === undefined
       ? hash("sha256", scratch.subarray(0, used), "hex")

@@ -137,7 +137,7 @@ interface SignedContents {
   readonly entries: readonly ArchiveEntry[];
   readonly manifest: SkillManifest;
   readonly signature: SignatureDocument;
-  readonly publicKey: Buffer;
+  readonly publicKeyHex: string;
   readonly keyId: string;
   readonly payloadSha256: string;
   readonly modules: readonly ArchiveEntry[];
@@ -196,7 +196,7 @@ function verifySignedContents(
     );
   }
   const { publicKey, signature: signatureBytes } = decodeSignatureFields(signature);
-  const keyId = keyIdFor(publicKey);
+  const { keyId, hex } = keyNames(signature.public_key_base64, publicKey);
   if (signature.key_id !== keyId) {
     throw new SkillError(
       "KEY_ID_MISMATCH",
@@ -204,7 +204,8 @@ function verifySignedContents(
       "key_id",
     );
   }
-  verifyStrict(publicKey, Buffer.from(payloadSha256, "ascii"), signatureBytes);
+  message.write(payloadSha256, 0, "latin1");
+  verifyStrict(publicKey, message, signatureBytes, hex);
   if (signature.publisher !== manifest.publisher) {
     throw new SkillError(
       "PUBLISHER_MISMATCH",
@@ -212,7 +213,23 @@ function verifySignedContents(
       "publisher",
     );
   }
-  return { entries, manifest, signature, publicKey, keyId, payloadSha256, modules };
+  return { entries, manifest, signature, publicKeyHex: hex, keyId, payloadSha256, modules };
+}
+
+// The signed message: the payload hash's 64 hex characters (checked by decodeSignatureFields).
+const message = Buffer.alloc(64);
+
+/** Key id and hex of a public key, by its (canonical) base64 in signature.json; memoised. */
+const keyNamesByBase64 = new Map<string, { readonly keyId: string; readonly hex: string }>();
+
+function keyNames(base64: string, publicKey: Buffer): { keyId: string; hex: string } {
+  let names = keyNamesByBase64.get(base64);
+  if (names === undefined) {
+    names = { keyId: keyIdFor(publicKey), hex: publicKey.toString("hex") };
+    if (keyNamesByBase64.size >= 1024) keyNamesByBase64.clear();
+    keyNamesByBase64.set(base64, names);
+  }
+  return names;
 }
 
 /** Entries of an artifact under verification: CRCs are left to verifySignedContents. */
@@ -255,7 +272,7 @@ function finishInspection(
       ...moduleWarnings(contents.modules),
     ],
     signature: contents.signature,
-    publicKeyHex: contents.publicKey.toString("hex"),
+    publicKeyHex: contents.publicKeyHex,
     keyId: contents.keyId,
     payloadSha256: contents.payloadSha256,
     entries: contents.entries,

@@ -4,6 +4,7 @@
  * thread-pool digests of the asynchronous API, and the one-call inflate of small entries.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
@@ -80,6 +81,36 @@ test(
     );
   },
 );
+
+test("without the addon (PALYRA_INFLATE_BACKEND=zlib), the payload hash and digests are the same", () => {
+  const script = `
+    import { hashPayloadAndEntries } from "./src/artifact/payload.ts";
+    import { sha256Ranges } from "./src/artifact/inflate.ts";
+    const sizes = [0, 10, 4096, 4097, 70000, 3, 65537, 5000, 1];
+    const entries = sizes.map((size, i) => ({ path: "e" + i + (i % 2 ? "/\u00e9" : ""), data: Buffer.alloc(size, i + 1) }))
+      .sort((a, b) => (a.path < b.path ? -1 : 1));
+    const { payloadSha256, digests } = hashPayloadAndEntries(entries, (e) => !e.path.startsWith("e3"));
+    console.log(JSON.stringify({ native: sha256Ranges !== undefined, payloadSha256, digests: [...digests] }));`;
+  const run = (env: Record<string, string | undefined>) => {
+    const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: new URL("../../", import.meta.url),
+      env: { ...process.env, ...env },
+      encoding: "utf8",
+    });
+    assert.equal(result.status, 0, result.stderr);
+    return JSON.parse(result.stdout) as {
+      native: boolean;
+      payloadSha256: string;
+      digests: unknown;
+    };
+  };
+  const fallback = run({ PALYRA_INFLATE_BACKEND: "zlib" });
+  const addon = run({ PALYRA_INFLATE_BACKEND: undefined });
+  assert.equal(fallback.native, false);
+  assert.equal(addon.native, true);
+  assert.equal(fallback.payloadSha256, addon.payloadSha256);
+  assert.deepEqual(fallback.digests, addon.digests);
+});
 
 /** normalizeEntryPath as it was before its one-pass check of already-normal paths. */
 function plainNormalize(raw: string): string {

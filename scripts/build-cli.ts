@@ -49,40 +49,56 @@ export async function buildCli(outDir = DEFAULT_OUT): Promise<BuildInfo> {
   // or none (and then runs the sources), never half of one.
   const { build } = await import("esbuild");
   const staging = `${out}.tmp-${process.pid}`;
-  rmSync(staging, { recursive: true, force: true });
   try {
-    const result = await build({
-      absWorkingDir: ROOT,
-      entryPoints: { main: "src/cli/main.ts" },
-      bundle: true,
-      splitting: true,
-      format: "esm",
-      platform: "node",
-      target: "node22.18",
-      outdir: staging,
-      metafile: true,
-      logLevel: "warning",
-      // CommonJS dependencies bundled in (yaml) require Node's built-ins at run time.
-      banner: {
-        js: 'import { createRequire as __palyraCreateRequire } from "node:module";\nconst require = __palyraCreateRequire(import.meta.url);',
-      },
-    });
-    const files = new Set<string>();
-    for (const input of Object.keys(result.metafile.inputs)) {
-      const dependency = /^(node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
-      files.add(dependency ? `${dependency[1]}/package.json` : input);
+    for (let attempt = 1; ; attempt++) {
+      rmSync(staging, { recursive: true, force: true });
+      const started = Date.now();
+      const info = await buildOnce(build, staging);
+      // A source saved while esbuild read it would be recorded as it is now, but bundled as it
+      // was: build again.
+      const changed = Object.entries(info.inputs).filter(([, f]) => f.mtimeMs >= started);
+      if (changed.length > 0 && attempt < 3) continue;
+      if (changed.length > 0) throw new Error(`sources keep changing: ${changed.map(([p]) => p)}`);
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(dirname(out), { recursive: true });
+      renameSync(staging, out);
+      return info;
     }
-    const inputs: BuildInfo["inputs"] = {};
-    for (const file of [...files].sort()) inputs[file] = fingerprint(join(ROOT, file));
-    const info: BuildInfo = { entry: "main.js", inputs };
-    writeFileSync(join(staging, "build.json"), `${JSON.stringify(info, null, 1)}\n`);
-    rmSync(out, { recursive: true, force: true });
-    mkdirSync(dirname(out), { recursive: true });
-    renameSync(staging, out);
-    return info;
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
+}
+
+async function buildOnce(
+  build: typeof import("esbuild")["build"],
+  staging: string,
+): Promise<BuildInfo> {
+  const result = await build({
+    absWorkingDir: ROOT,
+    entryPoints: { main: "src/cli/main.ts" },
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    platform: "node",
+    target: "node22.18",
+    outdir: staging,
+    metafile: true,
+    logLevel: "warning",
+    // CommonJS dependencies bundled in (yaml) require Node's built-ins at run time.
+    banner: {
+      js: 'import { createRequire as __palyraCreateRequire } from "node:module";\nconst require = __palyraCreateRequire(import.meta.url);',
+    },
+  });
+  const files = new Set<string>();
+  for (const input of Object.keys(result.metafile.inputs)) {
+    const dependency = /^(node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
+    files.add(dependency ? `${dependency[1]}/package.json` : input);
+  }
+  const inputs: BuildInfo["inputs"] = {};
+  for (const file of [...files].sort()) inputs[file] = fingerprint(join(ROOT, file));
+  const info: BuildInfo = { entry: "main.js", inputs };
+  writeFileSync(join(staging, "build.json"), `${JSON.stringify(info, null, 1)}\n`);
+  return info;
 }
 
 async function hasEsbuild(): Promise<boolean> {

@@ -16,7 +16,15 @@
  * (`../../package.json`) relative to the module's own URL.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bundleEntry } from "../bin/cli-bundle.mjs";
@@ -45,8 +53,10 @@ export async function buildCli(outDir = DEFAULT_OUT): Promise<BuildInfo> {
   if (dirname(dirname(out)) !== resolve(ROOT)) {
     throw new Error(`the CLI bundle must be two levels below ${ROOT} (got ${out})`);
   }
-  // Built beside the target and renamed into place: a CLI started meanwhile sees the old bundle
-  // or none (and then runs the sources), never half of one.
+  // Built beside the target, then moved in: chunks first (their names carry a hash of their
+  // content), main.js, build.json last. A CLI started meanwhile runs the old bundle or the new
+  // one, never half of one, and one still running finds the chunks it loads later: chunks of
+  // earlier builds stay an hour.
   const { build } = await import("esbuild");
   const staging = `${out}.tmp-${process.pid}`;
   try {
@@ -59,13 +69,28 @@ export async function buildCli(outDir = DEFAULT_OUT): Promise<BuildInfo> {
       const changed = Object.entries(info.inputs).filter(([, f]) => f.mtimeMs >= started);
       if (changed.length > 0 && attempt < 3) continue;
       if (changed.length > 0) throw new Error(`sources keep changing: ${changed.map(([p]) => p)}`);
-      rmSync(out, { recursive: true, force: true });
-      mkdirSync(dirname(out), { recursive: true });
-      renameSync(staging, out);
+      install(staging, out);
       return info;
     }
   } finally {
     rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+const KEEP_OLD_CHUNKS_MS = 60 * 60 * 1000;
+
+function install(staging: string, out: string): void {
+  mkdirSync(out, { recursive: true });
+  const last = ["main.js", "build.json"];
+  const built = readdirSync(staging);
+  for (const file of [...built.filter((f) => !last.includes(f)), ...last]) {
+    renameSync(join(staging, file), join(out, file));
+  }
+  for (const file of readdirSync(out)) {
+    const path = join(out, file);
+    if (!built.includes(file) && Date.now() - statSync(path).mtimeMs > KEEP_OLD_CHUNKS_MS) {
+      rmSync(path, { recursive: true, force: true });
+    }
   }
 }
 

@@ -137,6 +137,169 @@ pub fn inflate_raw_batch(
     }))
 }
 
+/// A SHA-256 computation JavaScript feeds piece by piece: the payload hash of an artifact, into
+/// which inflate_raw_sha256_into streams a large entry from its hashing thread.
+#[napi]
+pub struct Sha256Stream {
+    inner: Sha256,
+}
+
+#[napi]
+impl Sha256Stream {
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Sha256Stream {
+            inner: Sha256::new(),
+        }
+    }
+
+    #[napi]
+    pub fn update(&mut self, data: Uint8Array) {
+        self.inner.update(&data[..]);
+    }
+
+    /// The digest (lower-case hex) of everything fed so far; the stream starts over.
+    #[napi]
+    pub fn digest_hex(&mut self) -> String {
+        hex(&self.inner.finalize_reset())
+    }
+}
+
+/// Inflates the raw DEFLATE stream `input` into `output`, as inflate_raw does, while another
+/// thread computes the SHA-256 of what it has inflated so far: a large entry's integrity digest
+/// then costs no time of its own beside the inflating (which takes longer than hashing). The
+/// output is inflated `chunk` bytes at a time; each finished chunk is handed to the hashing
+/// thread, which reads only bytes the inflater has finished writing and will not touch again.
+/// Returns the digest (lower-case hex) when the stream ended exactly at the end of `input`
+/// having filled all of `output` but its last byte (the room inflate_raw leaves past the
+/// declared size), and nothing otherwise: the caller runs inflate_raw to learn why.
+#[napi]
+pub fn inflate_raw_sha256(
+    input: Uint8Array,
+    output: Uint8Array,
+    chunk: u32,
+) -> napi::Result<Option<String>> {
+    inflate_hashing(input, output, chunk, None)
+}
+
+/// inflate_raw_sha256, the hashing thread also feeding the inflated bytes into `payload`; when
+/// the result is nothing, `payload` is left as it was.
+#[napi]
+pub fn inflate_raw_sha256_into(
+    input: Uint8Array,
+    output: Uint8Array,
+    chunk: u32,
+    payload: &mut Sha256Stream,
+) -> napi::Result<Option<String>> {
+    inflate_hashing(input, output, chunk, Some(&mut payload.inner))
+}
+
+fn inflate_hashing(
+    input: Uint8Array,
+    mut output: Uint8Array,
+    chunk: u32,
+    payload: Option<&mut Sha256>,
+) -> napi::Result<Option<String>> {
+    let input: &[u8] = &input;
+    if overlaps(input, &output) {
+        return Err(napi::Error::from_reason("input and output buffers overlap"));
+    }
+    let chunk = (chunk as usize).max(1);
+    let length = output.len();
+    // SAFETY: as in inflate_raw (synchronous, on the thread that owns both arrays, no overlap).
+    // The slice is only turned into a pointer here; the windows below are disjoint views of it.
+    let out = unsafe { output.as_mut() }.as_mut_ptr();
+    let address = out as usize;
+    // The hashing thread works on a copy of the payload state, kept only if all goes well.
+    let continued = payload.as_deref().cloned();
+    let (ready, finished) = std::sync::mpsc::channel::<usize>();
+    let (exact, produced, hashed) = std::thread::scope(|scope| {
+        let hashing = std::thread::Builder::new().spawn_scoped(scope, move || {
+            let mut continued = continued;
+            let mut sha = Sha256::new();
+            let mut hashed = 0;
+            for written in finished {
+                // SAFETY: bytes hashed..written were written by the inflating thread before it
+                // sent `written` (the channel orders those writes before this read), and it
+                // never writes below `written` again: its windows start there.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts((address as *const u8).add(hashed), written - hashed)
+                };
+                sha.update(bytes);
+                if let Some(state) = continued.as_mut() {
+                    state.update(bytes);
+                }
+                hashed = written;
+            }
+            (sha.finalize(), continued)
+        });
+        let (ended, produced, consumed) = DECOMPRESSOR.with(|cell| {
+            let mut inflater = cell.borrow_mut();
+            inflater.reset(false);
+            let (mut produced, mut consumed) = (0usize, 0usize);
+            loop {
+                let end = length.min(produced + chunk);
+                // SAFETY: produced..end lies inside the output, and nothing else views it: the
+                // hashing thread reads only below `produced`.
+                let window =
+                    unsafe { std::slice::from_raw_parts_mut(out.add(produced), end - produced) };
+                let result = inflater.decompress(&input[consumed..], window, FlushDecompress::None);
+                produced = inflater.total_out() as usize;
+                consumed = inflater.total_in() as usize;
+                match result {
+                    Ok(Status::StreamEnd) => return (true, produced, consumed),
+                    // The window was filled: go on while there is room, else the stream is
+                    // longer than the output ("full" for inflate_raw).
+                    Ok(_) if produced == end && end < length => {
+                        if hashing.is_ok() {
+                            let _ = ready.send(produced);
+                        }
+                    }
+                    // Truncated, too long, or not DEFLATE.
+                    _ => return (false, produced, consumed),
+                }
+            }
+        });
+        let exact = ended && consumed == input.len() && produced + 1 == length;
+        if exact {
+            let _ = ready.send(produced);
+        }
+        drop(ready);
+        // No second thread to be had (spawning failed): nothing was hashed yet.
+        let hashed = hashing.ok().and_then(|thread| thread.join().ok());
+        (exact, produced, hashed)
+    });
+    if !exact {
+        return Ok(None);
+    }
+    let (digest, continued) = match hashed {
+        Some(result) => result,
+        None => {
+            // SAFETY: inflating is over; nothing else views the output.
+            let bytes = unsafe { std::slice::from_raw_parts(out as *const u8, produced) };
+            let continued = payload.as_deref().cloned().map(|mut state| {
+                state.update(bytes);
+                state
+            });
+            (Sha256::digest(bytes), continued)
+        }
+    };
+    if let (Some(state), Some(continued)) = (payload, continued) {
+        *state = continued;
+    }
+    Ok(Some(hex(&digest)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
+        text.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
+    }
+    text
+}
+
 /// The SHA-256 of each range of `data`: `ranges` holds a start and an end per range; the
 /// digests come back one after another (32 bytes each). One call for the payload hash and the
 /// digests of an artifact's small entries, instead of one into node:crypto for each.
@@ -168,13 +331,7 @@ impl Task for Sha256Hex {
     type JsValue = String;
 
     fn compute(&mut self) -> napi::Result<String> {
-        let digest = Sha256::digest(&self.data[..]);
-        let mut hex = String::with_capacity(64);
-        for byte in digest {
-            hex.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
-            hex.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
-        }
-        Ok(hex)
+        Ok(hex(&Sha256::digest(&self.data[..])))
     }
 
     fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {

@@ -29,6 +29,25 @@ interface Addon {
   readonly inflateRawBatch?: NativeInflateBatch;
   readonly sha256HexAsync?: (data: Uint8Array) => Promise<string>;
   readonly sha256Ranges?: (data: Uint8Array, ranges: Uint32Array) => Buffer;
+  readonly inflateRawSha256?: (
+    input: Uint8Array,
+    output: Uint8Array,
+    chunk: number,
+  ) => string | null | undefined;
+  readonly inflateRawSha256Into?: (
+    input: Uint8Array,
+    output: Uint8Array,
+    chunk: number,
+    payload: Sha256Stream,
+  ) => string | null | undefined;
+  readonly Sha256Stream?: new () => Sha256Stream;
+}
+
+/** A SHA-256 computation in the addon, fed piece by piece (the payload hash). */
+export interface Sha256Stream {
+  update(data: Uint8Array): void;
+  /** The digest (hex) of everything fed so far. */
+  digestHex(): string;
 }
 
 /** Why the addon is not in use, when it is not; said in the operator's start line. */
@@ -132,6 +151,46 @@ export function inflateBatch(input: Buffer, jobs: readonly InflateJob[]): (Buffe
     results[i] = output.subarray(at, at + (plan[4 * i + 3] as number));
   }
   return results;
+}
+
+const nativeWithDigest =
+  typeof addon?.inflateRawSha256 === "function" ? addon.inflateRawSha256 : undefined;
+const nativeWithDigestInto =
+  typeof addon?.inflateRawSha256Into === "function" ? addon.inflateRawSha256Into : undefined;
+
+/** The addon's Sha256Stream class; undefined where the addon (or that part of it) is not loaded. */
+export const Sha256StreamClass: (new () => Sha256Stream) | undefined =
+  typeof addon?.Sha256Stream === "function" && nativeWithDigestInto !== undefined
+    ? addon.Sha256Stream
+    : undefined;
+
+// Output handed to the hashing thread this many bytes at a time.
+const DIGEST_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * inflateEntry, and the SHA-256 of the inflated bytes computed by a second thread while they are
+ * inflated (the addon's inflateRawSha256), for large entries whose digest is wanted; given
+ * `payload`, the same thread feeds the bytes into it too. The same result and the same errors as
+ * inflateEntry; `sha256` is absent where the addon is not loaded, and then nothing was fed.
+ */
+export function inflateEntryWithDigest(
+  compressed: Buffer,
+  size: number,
+  name: string,
+  options: { readonly payload?: Sha256Stream | undefined; readonly chunk?: number } = {},
+): { data: Buffer; sha256?: string } {
+  const chunk = options.chunk ?? DIGEST_CHUNK_BYTES;
+  if (nativeWithDigest === undefined) return { data: inflateEntry(compressed, size, name) };
+  const output = Buffer.allocUnsafe(size + 1);
+  // With `payload`, the hashing thread also feeds the bytes into it (left as it was on failure).
+  const sha256 =
+    options.payload === undefined || nativeWithDigestInto === undefined
+      ? nativeWithDigest(compressed, output, chunk)
+      : nativeWithDigestInto(compressed, output, chunk, options.payload);
+  // Not exactly the declared size, not ending where the data ends, or not DEFLATE: inflateEntry
+  // says which (the same decoder on the same bytes).
+  if (typeof sha256 !== "string") return { data: inflateEntry(compressed, size, name) };
+  return { data: output.subarray(0, size), sha256 };
 }
 
 function inflateWithNative(

@@ -10,7 +10,7 @@ import {
 } from "./derived.ts";
 import { keyIdFor, verifyStrict } from "./ed25519.ts";
 import { SkillError } from "./errors.ts";
-import { sha256HexOffThread } from "./inflate.ts";
+import { Sha256StreamClass, sha256HexOffThread } from "./inflate.ts";
 import {
   type ArchiveLimits,
   DEFAULT_ARCHIVE_LIMITS,
@@ -31,7 +31,7 @@ import {
   type SkillManifest,
 } from "./manifest.ts";
 import { normalizeEntryPath } from "./paths.ts";
-import { hashPayloadAndEntries } from "./payload.ts";
+import { hashPayloadAndEntries, PayloadHasher } from "./payload.ts";
 import { decodeSignatureFields, parseSignature, type SignatureDocument } from "./signature.ts";
 import { wasmHeaderProblem } from "./wasm.ts";
 import { type ArchiveEntry, assertCrc, readArchive } from "./zip-reader.ts";
@@ -232,9 +232,23 @@ function keyNames(base64: string, publicKey: Buffer): { keyId: string; hex: stri
   return names;
 }
 
-/** Entries of an artifact under verification: CRCs are left to verifySignedContents. */
-function readEntries(bytes: Uint8Array, options: InspectOptions): ArchiveEntry[] {
-  return readArchive(bytes, options.limits ?? DEFAULT_ARCHIVE_LIMITS, { verifyCrc: false });
+/**
+ * Entries of an artifact under verification (CRCs are left to verifySignedContents), hashed
+ * while they are read: the payload hash and the digests `digestOf` selects. Hashing throws
+ * nothing, so the first failure reported is still the reference's.
+ */
+function readAndHash(
+  bytes: Uint8Array,
+  options: InspectOptions,
+  digestOf: (entry: ArchiveEntry) => boolean,
+): { entries: ArchiveEntry[]; payloadSha256: string; digests: Map<string, string> } {
+  const payload = new PayloadHasher(digestOf);
+  const entries = readArchive(bytes, options.limits ?? DEFAULT_ARCHIVE_LIMITS, {
+    verifyCrc: false,
+    digests: true,
+    payload,
+  });
+  return { entries, payloadSha256: payload.finish(), digests: payload.digests };
 }
 
 /**
@@ -290,10 +304,7 @@ export function inspectArtifact(
   bytes: Uint8Array,
   options: InspectOptions = {},
 ): InspectedArtifact {
-  const entries = readEntries(bytes, options);
-  // Hashed right after inflating, while the bytes are in cache. Hashing throws nothing, so
-  // the first failure reported is still the reference's.
-  const { payloadSha256, digests } = hashPayloadAndEntries(entries, needsDigest);
+  const { entries, payloadSha256, digests } = readAndHash(bytes, options, needsDigest);
   return finishInspection(verifySignedContents(entries, payloadSha256, digests), digests, options);
 }
 
@@ -316,27 +327,39 @@ async function digestOffThread(data: Buffer): Promise<string> {
 }
 
 /**
- * The same verification as inspectArtifact, but the integrity digests of large entries run on
- * libuv's thread pool while this thread hashes the payload and checks the signature, so a
- * large artifact costs about one SHA-256 pass on this thread instead of two.
+ * The same verification as inspectArtifact, but the integrity digests of large entries that were
+ * not hashed while inflating (Stored ones; every large one where the addon is not loaded) run on
+ * libuv's thread pool while this thread hashes the payload and checks the signature, so such an
+ * artifact costs about one SHA-256 pass on this thread instead of two.
  */
 export async function inspectArtifactAsync(
   bytes: Uint8Array,
   options: InspectOptions = {},
 ): Promise<InspectedArtifact> {
-  const entries = readEntries(bytes, options);
-  const offThread = entries
-    .filter((e) => needsDigest(e) && e.data.length >= PARALLEL_DIGEST_BYTES)
-    .map((e) => [e.path, digestOffThread(e.data)] as const);
+  const here = (e: ArchiveEntry) =>
+    needsDigest(e) && (e.sha256 !== undefined || e.data.length < PARALLEL_DIGEST_BYTES);
+  const offThreadDigests = (entries: readonly ArchiveEntry[]) =>
+    entries
+      .filter((e) => needsDigest(e) && !here(e))
+      .map((e) => [e.path, digestOffThread(e.data)] as const);
+  let entries: ArchiveEntry[];
+  let payloadSha256: string | undefined;
+  let digests: Map<string, string> | undefined;
+  let offThread: (readonly [string, Promise<string>])[];
+  if (Sha256StreamClass !== undefined) {
+    // The addon hashes large Deflate entries while inflating them; the rest goes off thread.
+    ({ entries, payloadSha256, digests } = readAndHash(bytes, options, here));
+    offThread = offThreadDigests(entries);
+  } else {
+    entries = readArchive(bytes, options.limits ?? DEFAULT_ARCHIVE_LIMITS, { verifyCrc: false });
+    offThread = offThreadDigests(entries);
+  }
   let contents: SignedContents;
-  let digests: Map<string, string>;
   try {
-    const hashed = hashPayloadAndEntries(
-      entries,
-      (e) => needsDigest(e) && e.data.length < PARALLEL_DIGEST_BYTES,
-    );
-    digests = hashed.digests;
-    contents = verifySignedContents(entries, hashed.payloadSha256, digests);
+    if (payloadSha256 === undefined || digests === undefined) {
+      ({ payloadSha256, digests } = hashPayloadAndEntries(entries, here));
+    }
+    contents = verifySignedContents(entries, payloadSha256, digests);
   } finally {
     // Never leave a rejected digest promise unobserved, whatever phase one decided.
     await Promise.allSettled(offThread.map(([, digest]) => digest));

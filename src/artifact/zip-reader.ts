@@ -1,6 +1,12 @@
 import { crc32 } from "node:zlib";
 import { SkillError } from "./errors.ts";
-import { type InflateJob, inflateBatch, inflateEntry } from "./inflate.ts";
+import {
+  type InflateJob,
+  inflateBatch,
+  inflateEntry,
+  inflateEntryWithDigest,
+  type Sha256Stream,
+} from "./inflate.ts";
 import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from "./limits.ts";
 import { compareUtf8, hasSurrogate, normalizeEntryPath } from "./paths.ts";
 
@@ -10,6 +16,11 @@ export interface ArchiveEntry {
   readonly data: Buffer;
   /** The CRC-32 the archive declares for the entry (present on entries read from a ZIP). */
   readonly crc32?: number;
+  /**
+   * The SHA-256 (hex) of `data`, when it was computed while inflating (ReadOptions.digests);
+   * valid only as long as `data` is not written to.
+   */
+  readonly sha256?: string;
 }
 
 export interface ReadOptions {
@@ -19,6 +30,25 @@ export interface ReadOptions {
    * of signature.json and, to name the culprit, of entries when the payload hash mismatches.
    */
   readonly verifyCrc?: boolean;
+  /**
+   * Compute the SHA-256 of large Deflate entries on a second thread while inflating them
+   * (ArchiveEntry.sha256), where the addon is loaded. Verification turns this on.
+   */
+  readonly digests?: boolean;
+  /**
+   * Fed every entry in byte-wise path order, as soon as it and all before it are read (the
+   * payload hash, during verification). Hashing throws nothing, so errors are unchanged.
+   */
+  readonly payload?: EntryFeed;
+}
+
+/** What ReadOptions.payload is fed (PayloadHasher): entries, or large ones streamed. */
+export interface EntryFeed {
+  add(entry: ArchiveEntry): void;
+  /** For a large entry about to be inflated (the next in order): where to stream its bytes. */
+  beginStreamed(path: string, size: number): Sha256Stream | undefined;
+  /** After beginStreamed; `streamed` says whether the bytes went in while inflating. */
+  endStreamed(entry: ArchiveEntry, streamed: boolean): void;
 }
 
 /** Throws ENTRY_CORRUPT when an entry's bytes do not match its declared CRC-32. */
@@ -306,6 +336,9 @@ function checkMethod(record: CentralRecord): void {
 
 // Deflate entries up to this size are inflated together, in one call to the addon.
 const BATCH_ENTRY_BYTES = 64 * 1024;
+// Deflate entries at least this large have their digest computed while inflating, when asked
+// (below this, starting the hashing thread costs more than it saves).
+const DIGEST_WHILE_INFLATING_BYTES = 256 * 1024;
 
 /**
  * Reads an artifact under the limits. Declared sizes are checked before any inflation and the
@@ -435,19 +468,68 @@ export function readArchive(
     if (data === undefined) break;
     fromBatch.set((batched[i] as (typeof batched)[number]).record, data);
   }
-  const entries: ArchiveEntry[] = located.map(({ record, path, range }) => {
-    checkMethod(record);
-    const data =
-      record.method === METHOD_STORED
-        ? bytes.subarray(range[0], range[1])
-        : (fromBatch.get(record) ??
-          inflateEntry(bytes.subarray(range[0], range[1]), record.size, record.name));
-    const entry = { path, data, crc32: record.crc };
-    if (options.verifyCrc !== false) assertCrc(entry);
-    return entry;
-  });
+  // Entries already at hand: Stored ones (the archive's own bytes) and the batch's; a large
+  // Deflate entry is inflated in the loop below. Checks and errors stay in archive order.
+  const made = new Map<CentralRecord, ArchiveEntry>();
+  for (const { record, path, range } of located) {
+    if (record.method === METHOD_STORED) {
+      made.set(record, { path, data: bytes.subarray(range[0], range[1]), crc32: record.crc });
+    } else {
+      const data = fromBatch.get(record);
+      if (data !== undefined) made.set(record, { path, data, crc32: record.crc });
+    }
+  }
   // UTF-16 order is UTF-8 byte order unless a surrogate pair is involved.
-  return surrogates
-    ? entries.sort((a, b) => compareUtf8(a.path, b.path))
-    : entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const byPath = surrogates
+    ? (a: { path: string }, b: { path: string }) => compareUtf8(a.path, b.path)
+    : (a: { path: string }, b: { path: string }) =>
+        a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+  const order = [...located].sort(byPath);
+  const feed = options.payload;
+  let fed = 0;
+  // Feeds, in path order, every entry that is ready and has all before it fed.
+  const feedReady = (): void => {
+    if (feed === undefined) return;
+    for (; fed < order.length; fed++) {
+      const entry = made.get((order[fed] as (typeof order)[number]).record);
+      if (entry === undefined) return;
+      feed.add(entry);
+    }
+  };
+  for (const { record, path, range } of located) {
+    checkMethod(record);
+    let entry = made.get(record);
+    if (entry === undefined) {
+      const compressed = bytes.subarray(range[0], range[1]);
+      if (options.digests === true && record.size >= DIGEST_WHILE_INFLATING_BYTES) {
+        feedReady();
+        // Next in path order: its bytes go into the payload hash while it is inflated.
+        const stream =
+          feed !== undefined && order[fed]?.record === record
+            ? feed.beginStreamed(path, record.size)
+            : undefined;
+        const { data, sha256 } = inflateEntryWithDigest(compressed, record.size, record.name, {
+          payload: stream,
+        });
+        entry =
+          sha256 === undefined
+            ? { path, data, crc32: record.crc }
+            : { path, data, crc32: record.crc, sha256 };
+        if (stream !== undefined) {
+          (feed as EntryFeed).endStreamed(entry, sha256 !== undefined);
+          fed++;
+        }
+      } else {
+        entry = {
+          path,
+          data: inflateEntry(compressed, record.size, record.name),
+          crc32: record.crc,
+        };
+      }
+      made.set(record, entry);
+    }
+    if (options.verifyCrc !== false) assertCrc(entry);
+    feedReady();
+  }
+  return order.map(({ record }) => made.get(record) as ArchiveEntry);
 }

@@ -5,6 +5,7 @@
  * this verifier and the zlib-based tools that read the same archives.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { describe, test } from "node:test";
@@ -16,6 +17,8 @@ import {
   inflateBatch,
   inflateEntry,
   inflateEntryWith,
+  inflateEntryWithDigest,
+  Sha256StreamClass,
 } from "../../src/artifact/inflate.ts";
 import { PROPERTY_TIMEOUT, runs } from "../support/fuzz.ts";
 
@@ -284,6 +287,61 @@ describe("inflate", () => {
               }
               assert.ok(alone.ok, `entry ${i}: the batch accepted what inflateEntry rejects`);
               assert.ok(batched.equals(alone.data), `entry ${i}: different bytes`);
+            }
+          },
+        ),
+        { numRuns: runs(1500) },
+      );
+    },
+  );
+
+  test(
+    "property: inflating with a hashing thread, in chunks of any size, gives inflateEntry's answer and the digest",
+    PROPERTY_TIMEOUT,
+    () => {
+      assert.ok(Sha256StreamClass, "make builds native/palyra-native.node before the tests run");
+      const Stream = Sha256StreamClass;
+      fc.assert(
+        fc.property(
+          payload,
+          options,
+          fc.constantFrom(0, 0, 1, 2, 3),
+          fc.nat(),
+          fc.integer({ min: -1, max: 1 }),
+          fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 65, max: 70_000 })),
+          fc.boolean(),
+          (data, settings, damage, where, sizeDelta, chunk, withPayload) => {
+            const stream = Buffer.from(deflateRawSync(data, settings));
+            const hit = where % Math.max(1, stream.length);
+            if (damage === 1 && stream.length > 0) stream[hit] = (stream[hit] ?? 0) ^ 0x10;
+            const body = damage === 2 ? stream.subarray(0, where % (stream.length + 1)) : stream;
+            const size = Math.max(0, data.length + (damage === 3 ? sizeDelta : 0));
+            const alone = run(inflateEntry, body, size);
+            const payloadState = withPayload ? new Stream() : undefined;
+            payloadState?.update(Buffer.from("before "));
+            const threaded = run(
+              (input, n, name) => {
+                const { data: out, sha256 } = inflateEntryWithDigest(input, n, name, {
+                  payload: payloadState,
+                  chunk,
+                });
+                assert.equal(sha256, createHash("sha256").update(out).digest("hex"));
+                return out;
+              },
+              body,
+              size,
+            );
+            assert.deepEqual(threaded, alone);
+            if (payloadState !== undefined) {
+              // The bytes went into the payload hash when, and only when, inflating succeeded.
+              const fed = alone.ok
+                ? Buffer.concat([Buffer.from("before "), alone.data])
+                : "before ";
+              payloadState.update(Buffer.from(" after"));
+              assert.equal(
+                payloadState.digestHex(),
+                createHash("sha256").update(fed).update(" after").digest("hex"),
+              );
             }
           },
         ),

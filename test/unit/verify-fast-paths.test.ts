@@ -8,7 +8,9 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
+import { deflateRawSync } from "node:zlib";
 import fc from "fast-check";
+import { buildZip, METHOD_STORED } from "../../hack/corpus/zip-builder.ts";
 import { buildArtifact } from "../../src/artifact/build.ts";
 import { signingKeyFromSeed } from "../../src/artifact/ed25519.ts";
 import { SkillError } from "../../src/artifact/errors.ts";
@@ -16,9 +18,14 @@ import { sha256HexOffThread } from "../../src/artifact/inflate.ts";
 import { findDuplicateKey, namesKeyTwice } from "../../src/artifact/json-strict.ts";
 import { PAYLOAD_CONTEXT, SIGNATURE_PATH } from "../../src/artifact/limits.ts";
 import { compareUtf8, normalizeEntryPath } from "../../src/artifact/paths.ts";
-import { computePayloadSha256, hashPayloadAndEntries } from "../../src/artifact/payload.ts";
+import {
+  computePayloadSha256,
+  hashPayloadAndEntries,
+  PayloadHasher,
+} from "../../src/artifact/payload.ts";
 import { rustTrim } from "../../src/artifact/trim.ts";
 import { inspectArtifact, inspectArtifactAsync } from "../../src/artifact/verify.ts";
+import { readArchive } from "../../src/artifact/zip-reader.ts";
 import { PROPERTY_TIMEOUT, runs } from "../support/fuzz.ts";
 
 const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
@@ -90,7 +97,24 @@ test("without the addon (PALYRA_INFLATE_BACKEND=zlib), the payload hash and dige
     const entries = sizes.map((size, i) => ({ path: "e" + i + (i % 2 ? "/\u00e9" : ""), data: Buffer.alloc(size, i + 1) }))
       .sort((a, b) => (a.path < b.path ? -1 : 1));
     const { payloadSha256, digests } = hashPayloadAndEntries(entries, (e) => !e.path.startsWith("e3"));
-    console.log(JSON.stringify({ native: sha256Ranges !== undefined, payloadSha256, digests: [...digests] }));`;
+    // And whole verifications, with entries large enough for every thread-pool path.
+    const { readFileSync } = await import("node:fs");
+    const { buildArtifact } = await import("./src/artifact/build.ts");
+    const { signingKeyFromSeed } = await import("./src/artifact/ed25519.ts");
+    const { inspectArtifact, inspectArtifactAsync } = await import("./src/artifact/verify.ts");
+    const read = (name) => readFileSync("examples/echo-http/" + name);
+    const blob = (n, k) => { const b = Buffer.alloc(n); for (let i = 0; i < n; i += 7) b[i] = (i * k) & 255; return b; };
+    const { artifact } = buildArtifact({
+      manifestToml: read("skill.toml").toString("utf8"),
+      modules: [{ path: "echo.wasm", data: read("modules/echo.wasm") }],
+      assets: [{ path: "big.bin", data: blob(4.5 * 2 ** 20, 3) }, { path: "mid.bin", data: blob(300000, 5) }],
+      sbom: read("sbom.cdx.json"), provenance: read("provenance.json"),
+      signingKey: signingKeyFromSeed(Buffer.alloc(32, 9)), signedAtUnixMs: 0,
+    });
+    const sync = inspectArtifact(artifact);
+    const async = await inspectArtifactAsync(artifact);
+    const verified = [sync, async].map((v) => [v.payloadSha256, [...v.entryDigests]]);
+    console.log(JSON.stringify({ native: sha256Ranges !== undefined, payloadSha256, digests: [...digests], verified }));`;
   const run = (env: Record<string, string | undefined>) => {
     const result = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
       cwd: new URL("../../", import.meta.url),
@@ -102,6 +126,7 @@ test("without the addon (PALYRA_INFLATE_BACKEND=zlib), the payload hash and dige
       native: boolean;
       payloadSha256: string;
       digests: unknown;
+      verified: unknown[];
     };
   };
   const fallback = run({ PALYRA_INFLATE_BACKEND: "zlib" });
@@ -110,6 +135,8 @@ test("without the addon (PALYRA_INFLATE_BACKEND=zlib), the payload hash and dige
   assert.equal(addon.native, true);
   assert.equal(fallback.payloadSha256, addon.payloadSha256);
   assert.deepEqual(fallback.digests, addon.digests);
+  assert.deepEqual(fallback.verified, addon.verified);
+  assert.deepEqual(addon.verified[0], addon.verified[1]);
 });
 
 /** normalizeEntryPath as it was before its one-pass check of already-normal paths. */
@@ -268,3 +295,85 @@ test(
     );
   },
 );
+
+test(
+  "property: entries hashed while read (large ones streamed while inflated) give the hashes of entries read first, and the same errors",
+  PROPERTY_TIMEOUT,
+  () => {
+    const KiB = 1024;
+    const entry = fc.record({
+      name: fc.constantFrom(
+        "a",
+        "b/c",
+        "m.bin",
+        "z",
+        "skill.toml",
+        "signature.json",
+        "é",
+        "\u{1F600}",
+      ),
+      size: fc.oneof(
+        { weight: 3, arbitrary: fc.nat({ max: 5000 }) },
+        fc.constantFrom(256 * KiB - 1, 256 * KiB, 300 * KiB, 700 * KiB),
+      ),
+      stored: fc.boolean(),
+      seed: fc.nat({ max: 255 }),
+      damage: fc.constantFrom("none", "none", "none", "bits", "size"),
+    });
+    fc.assert(
+      fc.property(fc.uniqueArray(entry, { selector: (e) => e.name, maxLength: 5 }), (list) => {
+        const raw = list.map((e) => {
+          const data = Buffer.alloc(e.size);
+          for (let i = 0; i < e.size; i += 97) data[i] = (i * e.seed) & 0xff;
+          let body = e.stored ? data : deflateRawSync(data);
+          if (e.damage === "bits" && body.length > 8) {
+            body = Buffer.from(body);
+            body[body.length >> 1] = (body[body.length >> 1] ?? 0) ^ 0x5a;
+          }
+          return {
+            name: e.name,
+            data,
+            body,
+            method: e.stored ? METHOD_STORED : 8,
+            ...(e.damage === "size" ? { size: Math.max(0, e.size - 1) } : {}),
+          };
+        });
+        const zip = buildZip(raw);
+        const digestOf = (e: { path: string }) => e.path !== "skill.toml";
+        const plain = outcomeOf(() => {
+          const entries = readArchive(zip, undefined, { verifyCrc: false });
+          const hashed = hashPayloadAndEntries(entries, digestOf);
+          return { entries, payloadSha256: hashed.payloadSha256, digests: [...hashed.digests] };
+        });
+        const streamed = outcomeOf(() => {
+          const payload = new PayloadHasher(digestOf);
+          const entries = readArchive(zip, undefined, { verifyCrc: false, digests: true, payload });
+          return { entries, payloadSha256: payload.finish(), digests: [...payload.digests] };
+        });
+        if ("error" in plain || "error" in streamed) {
+          assert.deepEqual(streamed, plain);
+          return;
+        }
+        assert.equal(streamed.payloadSha256, plain.payloadSha256);
+        assert.deepEqual(streamed.digests, plain.digests);
+        assert.deepEqual(
+          streamed.entries.map((e) => [e.path, e.data]),
+          plain.entries.map((e) => [e.path, e.data]),
+        );
+        for (const e of streamed.entries) {
+          if (e.sha256 !== undefined) assert.equal(e.sha256, sha256(e.data));
+        }
+      }),
+      { numRuns: runs(150) },
+    );
+  },
+);
+
+function outcomeOf<T>(fn: () => T): T | { error: { code: string; message: string } } {
+  try {
+    return fn();
+  } catch (error) {
+    assert.ok(error instanceof SkillError, String(error));
+    return { error: { code: error.code, message: error.message } };
+  }
+}

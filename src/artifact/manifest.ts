@@ -325,20 +325,25 @@ function applyCompatAliases(document: Record<string, unknown>): void {
 
 /** Parses and validates skill.toml text: structure first, then every rule, first failure wins. */
 export function parseManifest(text: string): SkillManifest {
-  let document: Record<string, unknown>;
-  try {
-    // Integers as BigInt: the only way to tell `2` from `2.0`, which the reference's typed
-    // integer fields reject.
-    document =
-      parseTomlFast(text) ??
-      (parseToml(text, { integersAsBigInt: true }) as Record<string, unknown>);
-  } catch (error) {
-    const message = error instanceof TomlError ? error.message.split("\n")[0] : String(error);
-    throw parseError(message ?? "invalid TOML");
+  // The fast path's documents hold no floats, date-times or integers past 2^53 (its integers
+  // are at most 15 digits, given as numbers): nothing for the two passes below to convert or
+  // refuse.
+  let document = parseTomlFast(text, { integersAsNumbers: true });
+  if (document !== undefined) {
+    applyCompatAliases(document);
+  } else {
+    try {
+      // Integers as BigInt: the only way to tell `2` from `2.0`, which the reference's typed
+      // integer fields reject.
+      document = parseToml(text, { integersAsBigInt: true }) as Record<string, unknown>;
+    } catch (error) {
+      const message = error instanceof TomlError ? error.message.split("\n")[0] : String(error);
+      throw parseError(message ?? "invalid TOML");
+    }
+    applyCompatAliases(document);
+    rejectFloatsInIntegerFields(document);
+    document = fromToml(document, []) as Record<string, unknown>;
   }
-  applyCompatAliases(document);
-  rejectFloatsInIntegerFields(document);
-  document = fromToml(document, []) as Record<string, unknown>;
   const validateStructure = structureValidator();
   if (!validateStructure(document)) {
     const [first] = validateStructure.errors ?? [];

@@ -7,10 +7,11 @@
  * string and number form), and allocates ~40 KB doing it.
  *
  * This returns exactly what smol-toml's `parse(text, { integersAsBigInt: true })` returns for
- * the documents it accepts, objects without prototypes included, and undefined for anything
- * else, which smol-toml then parses (and reports, when it is not TOML): a line outside the
- * subset, or a document the subset can write but TOML forbids (a key or table defined twice, a
- * table redefined as an array of tables, a header through a value). It never throws.
+ * the documents it accepts (or its `parse(text)`, on request), objects without prototypes
+ * included, and undefined for anything else, which smol-toml then parses (and reports, when it
+ * is not TOML): a line outside the subset, or a document the subset can write but TOML forbids
+ * (a key or table defined twice, a table redefined as an array of tables, a header through a
+ * value). It never throws.
  * test/unit/toml-fast.test.ts holds it to smol-toml's answer on generated documents.
  */
 
@@ -90,8 +91,10 @@ function valueEnds(text: string, at: number): boolean {
   return c === SPACE || c === TAB || c === LF || c === CR || c === COMMA || c === CLOSE;
 }
 
-// What the last scalar or value scanned was (scanners return positions).
+// What the last scalar or value scanned was (scanners return positions), and whether integers
+// are read as numbers (all are safe integers) instead of BigInt: set per parse.
 let scanned: unknown;
+let integersAsNumbers = false;
 
 function scanScalar(text: string, at: number): number {
   const c = text.charCodeAt(at);
@@ -128,7 +131,8 @@ function scanScalar(text: string, at: number): number {
     while (d >= ZERO && d <= NINE) d = text.charCodeAt(++at);
   }
   if (at - start > MAX_DIGITS || !valueEnds(text, at)) return -1;
-  scanned = BigInt(text.slice(start, at));
+  const digits = text.slice(start, at);
+  scanned = integersAsNumbers ? Number(digits) : BigInt(digits);
   return at;
 }
 
@@ -154,8 +158,16 @@ function scanValue(text: string, at: number): number {
   return valueEnds(text, at + 1) ? at + 1 : -1;
 }
 
-/** The document as smol-toml parses it (integers as BigInt), or undefined to let it parse. */
-export function parseTomlFast(text: string): Table | undefined {
+/**
+ * The document as smol-toml's `parse(text, { integersAsBigInt: true })` returns it, or with
+ * `integersAsNumbers` as its `parse(text)` does (every integer here is a safe one); undefined to
+ * let smol-toml parse it.
+ */
+export function parseTomlFast(
+  text: string,
+  options: { readonly integersAsNumbers?: boolean } = {},
+): Table | undefined {
+  integersAsNumbers = options.integersAsNumbers === true;
   const root: Table = Object.create(null);
   // Tables a header defined (each at most once) and arrays of tables; every other table is one
   // a header created on its way, which a later header may still define.

@@ -26,13 +26,19 @@ function smol(text: string): Outcome {
   }
 }
 
-/** Returns whether the fast path took the document; fails if it differs from smol-toml. */
+/**
+ * Returns whether the fast path took the document; fails if it differs from smol-toml, with
+ * integers as BigInt and, asked for numbers, with smol-toml's numbers.
+ */
 function agrees(text: string): boolean {
   const fast = parseTomlFast(text);
+  const asNumbers = parseTomlFast(text, { integersAsNumbers: true });
+  assert.equal(asNumbers === undefined, fast === undefined, text);
   if (fast === undefined) return false;
   const reference = smol(text);
   assert.ok(reference.accepted, `fast path accepted what smol-toml rejects:\n${text}`);
   assert.deepStrictEqual(fast, reference.value, text);
+  assert.deepStrictEqual(asNumbers, parse(text), text);
   return true;
 }
 

@@ -5,12 +5,14 @@ import { SkillError } from "./errors.ts";
 /*
  * Raw DEFLATE for archive entries. Inflating is most of the cost of verifying a large
  * artifact, so it runs on zlib-rs (a memory-safe Rust port of zlib, through flate2) in the
- * project's own Node-API addon (native/, built by `make native`): on this project's machines
- * it inflates ~20% faster than the zlib bundled with Node. zlib-rs keeps zlib's decoder and
- * its checks, so both accept and reject the same streams (a differential test holds them to
- * it); where the addon is not built, or PALYRA_INFLATE_BACKEND=zlib, node:zlib does the work.
- * Either way the same checks follow: exactly the declared size, and no bytes after the end of
- * the stream.
+ * project's own Node-API addon (native/, built by `make native`): ~20% faster than the zlib
+ * bundled with Node on some of this project's machines, as fast on others. zlib-rs keeps zlib's
+ * decoder and its checks, so both accept and reject the same streams (a differential test holds
+ * them to it); where the addon is not built, or PALYRA_INFLATE_BACKEND=zlib, node:zlib does the
+ * work. Either way the same checks follow: exactly the declared size, and no bytes after the
+ * end of the stream. The addon also inflates an artifact's small entries in one call, and
+ * hashes a large entry on a second thread while inflating it (this module loads the addon for
+ * payload.ts too).
  */
 
 interface InflateOutcome {

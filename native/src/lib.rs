@@ -11,7 +11,9 @@
 //! while the JavaScript thread computes the payload hash.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use flate2::{Decompress, FlushDecompress, Status};
 use napi::bindgen_prelude::{AsyncTask, Buffer, Uint32Array, Uint8Array};
 use napi::{Env, Task};
@@ -345,4 +347,49 @@ impl Task for Sha256Hex {
 #[napi]
 pub fn sha256_hex_async(data: Uint8Array) -> AsyncTask<Sha256Hex> {
     AsyncTask::new(Sha256Hex { data })
+}
+
+/// Most keys the cache below holds: a trust store holds a handful, so this is never reached in
+/// practice; past it the cache starts over rather than grow.
+const VERIFYING_KEY_CACHE_LIMIT: usize = 256;
+
+thread_local! {
+    /// Decoded public keys by their bytes. Decoding a key (a square root in the field) is about
+    /// a sixth of a verification, and a cluster verifies against the same few keys again and
+    /// again. The entry is a pure function of the bytes, so caching changes no answer.
+    static VERIFYING_KEYS: RefCell<HashMap<[u8; 32], VerifyingKey>> = RefCell::new(HashMap::new());
+}
+
+/// Ed25519 verification exactly as the reference crate (palyra-skills) does it: ed25519-dalek's
+/// `VerifyingKey::from_bytes` then `Verifier::verify`, that is RFC 8032's cofactorless equation
+/// [S]B = R + [k]A checked by comparing encodings, S < L required, small-order R and A and
+/// non-canonical A encodings not refused here (the caller refuses such keys before it gets
+/// here). False for any malformed input (wrong lengths, a key that is not a curve point).
+#[napi]
+pub fn ed25519_verify(public_key: Uint8Array, message: Uint8Array, signature: Uint8Array) -> bool {
+    let (Ok(key), Ok(signature)) = (
+        <[u8; 32]>::try_from(&public_key[..]),
+        <[u8; 64]>::try_from(&signature[..]),
+    ) else {
+        return false;
+    };
+    let signature = Signature::from_bytes(&signature);
+    VERIFYING_KEYS.with(|cell| {
+        let mut keys = cell.borrow_mut();
+        let verifying_key = match keys.get(&key) {
+            Some(verifying_key) => *verifying_key,
+            None => {
+                let Ok(verifying_key) = VerifyingKey::from_bytes(&key) else {
+                    return false;
+                };
+                if keys.len() >= VERIFYING_KEY_CACHE_LIMIT {
+                    keys.clear();
+                }
+                keys.insert(key, verifying_key);
+                verifying_key
+            }
+        };
+        drop(keys);
+        verifying_key.verify(&message, &signature).is_ok()
+    })
 }

@@ -147,6 +147,9 @@ for (const from of ["sources", "bundle"] as const) {
         ]).filter((m) => m !== "src/cli/commands/verify.ts"),
         [],
       );
+      // The manifest's validator is generated and the vector's tool schemas are plain: no Ajv.
+      assert.ok(modules.has("src/artifact/generated/manifest-structure.validator.js"));
+      assert.deepEqual(matching(modules, ["node_modules/ajv/"]), []);
     });
   });
 }
@@ -186,7 +189,7 @@ describe("the bundle", () => {
     rmSync(join(dist, "build.json"));
     assert.equal(bundleEntry(root), undefined, "never built");
     assert.ok(Object.keys(info.inputs).includes("src/cli/main.ts"));
-    assert.ok(Object.keys(info.inputs).includes("node_modules/ajv/package.json"));
+    assert.ok(Object.keys(info.inputs).includes("node_modules/smol-toml/package.json"));
   });
 
   test("prints, writes to stderr and exits as the sources do", () => {
@@ -202,7 +205,30 @@ describe("the bundle", () => {
         "current-context: x",
       ].join("\n"),
     );
+    // Tool schemas that need Ajv (loaded from node_modules, not bundled): one it compiles, one
+    // it refuses with its own message.
+    const example = join(ROOT, "examples", "echo-http");
+    const key = join(scratch, "signing.key");
+    writeFileSync(key, Buffer.alloc(32, 7));
+    const schemaBuild = (name: string, inputSchema: string) => {
+      const manifest = join(scratch, `${name}.toml`);
+      const text = readFileSync(join(example, "skill.toml"), "utf8");
+      const edited = text.replace(/^input_schema = .*$/m, `input_schema = ${inputSchema}`);
+      assert.notEqual(edited, text);
+      writeFileSync(manifest, edited);
+      return [
+        ...["build", "--manifest", manifest, "--module", join(example, "modules", "echo.wasm")],
+        ...["--sbom", join(example, "sbom.cdx.json")],
+        ...["--provenance", join(example, "provenance.json"), "--signing-key-file", key],
+        ...["--signed-at-unix-ms", "1764000000000", "--force"],
+        ...["--output", join(scratch, `${name}.palyra-skill`)],
+      ];
+    };
+    const patterned = join(scratch, "patterned.palyra-skill");
     for (const args of [
+      schemaBuild("patterned", '{ type = "string", pattern = "^[a-z]+$" }'),
+      ["verify", patterned, "--json"],
+      schemaBuild("refused", "{ type = 12 }"),
       ["--version"],
       ["--help"],
       ["verify", "--help"],

@@ -1,4 +1,11 @@
-import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  sign,
+  verify,
+} from "node:crypto";
 import { createRequire } from "node:module";
 import { Point } from "@noble/ed25519";
 import { SkillError } from "./errors.ts";
@@ -6,17 +13,40 @@ import { sha256Hex } from "./payload.ts";
 
 /*
  * Primitive choice. Verification is the hot path (every reconcile, every CI check), so it runs
- * on libsodium (sodium-native's prebuilt binding): on this project's machines it verifies about
- * 2.5x faster than node:crypto/OpenSSL and ~30x faster than @noble/ed25519, and its verify is
- * strict by construction (canonical S, canonical non-small-order A, non-small-order R).
- * Where the native binding cannot load, node:crypto does the arithmetic instead. Either way
- * the strict checks the format demands are also made here, explicitly: the public key must be
- * a canonical encoding of a point that is not of small order (decoded once per key with
- * @noble/ed25519 and cached), and S must be canonical (S < L). Signing (publishers, rare)
- * uses node:crypto.
+ * on ed25519-dalek in the project's Node-API addon (native/, next to the inflater): the
+ * reference crate's own library and version line, called the way the reference calls it
+ * (`VerifyingKey::from_bytes`, then `verify`), so a signature passes here exactly when it
+ * passes there. It is also the fastest here: ~40 µs a verification against libsodium's ~58 µs
+ * in the same process, less again for a key seen before (the addon keeps decoded keys, bounded).
+ * Where the addon is not built (or PALYRA_ED25519_BACKEND=libsodium), libsodium does the
+ * arithmetic (sodium-native's prebuilt binding); where that cannot load either (or
+ * PALYRA_ED25519_BACKEND=openssl), node:crypto does. Whichever runs, the strict checks the format
+ * demands are made here first, explicitly: the public key must be a canonical encoding of a
+ * point that is not of small order (decoded once per key with @noble/ed25519 and cached), and
+ * S must be canonical (S < L). After those the three backends differ only on a small-order R
+ * (test/unit/ed25519-differential.test.ts): dalek, so the reference, accepts it when the
+ * equation holds; libsodium and OpenSSL refuse it. Only the key's holder can make such a
+ * signature; the fallbacks give the reference's answer anyway, by checking the equation with
+ * @noble/ed25519 when they refuse a signature whose R is of small order.
+ * Signing (publishers, rare) uses node:crypto.
  */
 
 type NativeVerify = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean;
+type AddonVerify = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array) => boolean;
+
+function loadAddon(): AddonVerify | undefined {
+  const forced = process.env.PALYRA_ED25519_BACKEND;
+  if (forced === "libsodium" || forced === "openssl") return undefined;
+  try {
+    const addon = createRequire(import.meta.url)("../../native/palyra-native.node") as {
+      ed25519Verify?: AddonVerify;
+    };
+    // An addon built before it had Ed25519 verification: the fallbacks do the work.
+    return typeof addon.ed25519Verify === "function" ? addon.ed25519Verify : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function loadSodium(): NativeVerify | undefined {
   if (process.env.PALYRA_ED25519_BACKEND === "openssl") return undefined;
@@ -30,11 +60,16 @@ function loadSodium(): NativeVerify | undefined {
   }
 }
 
-const sodiumVerify = loadSodium();
+const addonVerify = loadAddon();
+const sodiumVerify = addonVerify === undefined ? loadSodium() : undefined;
 
-/** Which library does the Ed25519 arithmetic ("libsodium" or "openssl"). */
-export const ED25519_BACKEND: "libsodium" | "openssl" =
-  sodiumVerify === undefined ? "openssl" : "libsodium";
+/** Which library does the Ed25519 arithmetic ("ed25519-dalek", "libsodium" or "openssl"). */
+export const ED25519_BACKEND: "ed25519-dalek" | "libsodium" | "openssl" =
+  addonVerify !== undefined
+    ? "ed25519-dalek"
+    : sodiumVerify !== undefined
+      ? "libsodium"
+      : "openssl";
 
 const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
 const SPKI_ED25519_PREFIX = Buffer.from("302a300506032b6570032100", "hex");
@@ -148,6 +183,38 @@ function checkPublicKey(publicKey: Uint8Array): KeyObject | SkillError {
   });
 }
 
+function readLittleEndian(bytes: Uint8Array): bigint {
+  let n = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i] ?? 0);
+  return n;
+}
+
+/**
+ * The reference's rule (ed25519-dalek's verify) for a signature whose R is of small order: the
+ * cofactorless equation [S]B - [k]A = R, compared by encoding. For the fallbacks only; the key
+ * has passed strictPublicKey and S is canonical.
+ */
+function holdsWithSmallOrderR(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+): boolean {
+  const rBytes = signature.subarray(0, 32);
+  let r: Point;
+  try {
+    r = Point.fromBytes(Uint8Array.from(rBytes), false);
+  } catch {
+    return false;
+  }
+  if (!r.isSmallOrder()) return false;
+  const a = Point.fromBytes(Uint8Array.from(publicKey), false);
+  const digest = createHash("sha512").update(rBytes).update(publicKey).update(message).digest();
+  const k = readLittleEndian(digest) % GROUP_ORDER;
+  const s = readLittleEndian(signature.subarray(32, 64));
+  const expected = Point.BASE.multiplyUnsafe(s).subtract(a.multiplyUnsafe(k)).toBytes();
+  return Buffer.from(expected).equals(rBytes);
+}
+
 function isCanonicalScalar(signature: Uint8Array): boolean {
   // L = 2^252 + small: a top byte below 0x10 is always canonical, above it never is.
   const top = signature[63] ?? 0;
@@ -183,9 +250,14 @@ export function verifyStrict(
     );
   }
   const valid =
-    sodiumVerify === undefined
-      ? verify(null, message, key, signature)
-      : sodiumVerify(signature, message, publicKey);
+    (addonVerify !== undefined
+      ? addonVerify(publicKey, message, signature)
+      : sodiumVerify !== undefined
+        ? sodiumVerify(signature, message, publicKey)
+        : verify(null, message, key, signature)) ||
+    // libsodium and OpenSSL refuse a small-order R outright; the reference checks it like any
+    // other R. Only signatures they refused get here, so the slow arithmetic is rare.
+    (addonVerify === undefined && holdsWithSmallOrderR(publicKey, message, signature));
   if (!valid) {
     throw new SkillError(
       "SIGNATURE_INVALID",

@@ -132,10 +132,11 @@ test("the image's files and production dependencies run the operator to ready wi
       }
       // The re-exec with the operator's Node flags happened in the image layout too.
       assert.doesNotMatch(stderr, /Error|Cannot find/);
-      // ...and the native libraries loaded there: zlib-rs inflate, libsodium Ed25519.
+      // ...and the native libraries loaded there: zlib-rs inflate, ed25519-dalek Ed25519 (both
+      // in the addon).
       const started = await waitForLine(() => stdout, /"msg":"operator started"[^\n]*/);
       assert.match(started, /"inflate":"zlib-rs"/);
-      assert.match(started, /"ed25519":"libsodium"/);
+      assert.match(started, /"ed25519":"ed25519-dalek"/);
     } finally {
       child.kill("SIGTERM");
       assert.equal(await exited, 0, stderr);

@@ -72,10 +72,12 @@ test("--version names the package version and the Ed25519 and inflate libraries"
   assert.equal(run.status, 0);
   assert.match(
     run.stdout,
-    /^palyra-skill \d+\.\d+\.\d+ \(ed25519: libsodium, inflate: zlib-rs, node v24\./,
+    /^palyra-skill \d+\.\d+\.\d+ \(ed25519: ed25519-dalek, inflate: zlib-rs, node v24\./,
   );
   const fallback = cli(["--version"], undefined, { PALYRA_INFLATE_BACKEND: "zlib" });
   assert.match(fallback.stdout, /inflate: node:zlib,/);
+  const libsodium = cli(["--version"], undefined, { PALYRA_ED25519_BACKEND: "libsodium" });
+  assert.match(libsodium.stdout, /\(ed25519: libsodium,/);
 });
 
 test("keygen writes a 0600 hex seed and its public key, and never overwrites silently", () => {

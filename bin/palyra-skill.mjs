@@ -18,8 +18,14 @@ while [ -h "$f" ]; do
 done
 d=${f%/*}
 [ "$d" = "$f" ] && d=.
-for n in "$d/../node_modules/node/bin/node" "$d/../../node/bin/node" node; do
-  [ -x "$n" ] && break
+# npm's hoisted copy only when this package sits in a node_modules directory: never a `node`
+# in whatever directory happens to hold a checkout.
+h=
+p=${d%/bin}
+p=${p%/*}
+case $p in *[/]node_modules | node_modules) h=$p/node/bin/node ;; esac
+for n in "$d/../node_modules/node/bin/node" "$h" node; do
+  [ -n "$n" ] && [ -x "$n" ] && break
 done
 exec "$n" "$f" "$@"
 */
@@ -41,7 +47,9 @@ const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   // Started as `node bin/palyra-skill.mjs` by an older Node (run as a program, the lines
   // above have chosen Node 24 already): run the project's Node 24 from node_modules.
-  const projectNode = ["../node_modules/node/bin/node", "../../node/bin/node"]
+  const here = fileURLToPath(new URL("../", import.meta.url));
+  const hoisted = require("node:path").basename(join(here, "..")) === "node_modules";
+  const projectNode = ["../node_modules/node/bin/node", ...(hoisted ? ["../../node/bin/node"] : [])]
     .map((path) => fileURLToPath(new URL(path, import.meta.url)))
     .find((path) => existsSync(path));
   if (projectNode === undefined) {

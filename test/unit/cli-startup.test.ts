@@ -308,6 +308,17 @@ describe("the launcher", () => {
     assert.equal(spawn(bin, ["x"], { PATH: path }).stdout, `own ${bin} x\n`);
   });
 
+  test("outside a node_modules directory it never runs a node beside the checkout", () => {
+    // A checkout at <dir>/checkout: <dir>/node/bin/node is not npm's hoisted copy.
+    const dir = join(scratch, "workspace");
+    const bin = join(dir, "checkout", "bin", "palyra-skill.mjs");
+    mkdirSync(join(bin, ".."), { recursive: true });
+    copyFileSync(BIN, bin);
+    chmodSync(bin, 0o755);
+    fakeNode(join(dir, "node", "bin", "node"), "planted");
+    assert.equal(spawn(bin, ["x"], { PATH: onPath() }).stdout, `path-node ${bin} x\n`);
+  });
+
   test("started by the machine's older Node, it still runs (with the project's Node 24)", (t) => {
     const machine = spawnSync("/usr/bin/env", ["node", "--version"], {
       encoding: "utf8",

@@ -137,8 +137,11 @@ export function plainSchema(schema: JsonValue, top = false): boolean {
 /** Returns why the schema does not compile, or undefined when it does. */
 export function checkToolSchema(schema: JsonValue): string | undefined {
   const text = JSON.stringify(schema);
+  // JSON text writes Infinity and NaN (TOML's inf and nan) as null: such a schema's text is not
+  // its key (`minimum = inf` compiles, `"minimum": null` does not), so it is never cached.
+  const cacheable = !text.includes("null") || finiteNumbersOnly(schema);
   const key = text.length > HASHED_ABOVE ? hash("sha256", text, "base64") : text;
-  if (verdicts.has(key)) return verdicts.get(key);
+  if (cacheable && verdicts.has(key)) return verdicts.get(key);
   let verdict: string | undefined;
   if (text.length > MAX_SCHEMA_BYTES) verdict = `schema is larger than ${MAX_SCHEMA_BYTES} bytes`;
   else if (depthOf(schema) > MAX_SCHEMA_DEPTH)
@@ -150,8 +153,17 @@ export function checkToolSchema(schema: JsonValue): string | undefined {
       verdict = (error as Error).message;
     }
   }
+  if (!cacheable) return verdict;
   // The oldest verdict makes room (a Map iterates in insertion order).
   if (verdicts.size >= CACHE_LIMIT) verdicts.delete(verdicts.keys().next().value as string);
   verdicts.set(key, verdict);
   return verdict;
+}
+
+function finiteNumbersOnly(value: unknown, depth = 0): boolean {
+  if (typeof value === "number") return Number.isFinite(value);
+  if (typeof value !== "object" || value === null) return true;
+  // Deeper than the limit is refused whatever its numbers; stop walking there.
+  if (depth > MAX_SCHEMA_DEPTH) return true;
+  return Object.values(value).every((v) => finiteNumbersOnly(v, depth + 1));
 }

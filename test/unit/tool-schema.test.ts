@@ -270,3 +270,17 @@ console.log(Object.keys(cache).some((path) => path.includes("/node_modules/ajv/"
   assert.equal(other.status, 0, other.stderr);
   assert.equal(other.stdout.trim(), "true", "a schema with a pattern is compiled by Ajv");
 });
+
+test("a schema with inf or nan (TOML) is never answered from the verdict of its JSON text's twin", () => {
+  // JSON.stringify writes Infinity and NaN as null: the two below share a text, not a verdict.
+  for (const [invalid, valid] of [
+    [{ minimum: null }, { minimum: Number.POSITIVE_INFINITY }],
+    [{ maximum: null }, { maximum: Number.NaN }],
+  ] as [Json, Json][]) {
+    assert.match(checkToolSchema(invalid) ?? "", /must be number/);
+    assert.equal(ajvVerdict(valid), undefined);
+    assert.equal(checkToolSchema(valid), undefined, JSON.stringify(valid));
+    // And the other way round: the valid one's verdict is not cached for the invalid one.
+    assert.match(checkToolSchema(invalid) ?? "", /must be number/);
+  }
+});

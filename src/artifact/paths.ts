@@ -6,7 +6,11 @@ import { rustTrim } from "./trim.ts";
  * trim, `\` -> `/`, then no empty path, no leading `/`, no NUL or `:`, no empty/`.`/`..` segment.
  */
 export function normalizeEntryPath(raw: string): string {
-  if (isNormalPath(raw)) return raw;
+  return isNormalPath(raw) ? raw : checkEntryPath(raw);
+}
+
+/** The rule itself, for any path; normalizeEntryPath skips it for paths already normal. */
+export function checkEntryPath(raw: string): string {
   const path = rustTrim(raw).replaceAll("\\", "/");
   const reject = (why: string): never => {
     throw new SkillError("INVALID_ENTRY_PATH", `entry path ${JSON.stringify(raw)} ${why}`, raw);

@@ -20,7 +20,16 @@ import { KubeClient, MERGE_PATCH } from "../src/kube/client.ts";
 import { Informer } from "../src/kube/informer.ts";
 import { KubeConfig } from "../src/kube/kubeconfig.ts";
 import { OPERATOR_NODE_FLAGS } from "../src/operator/runtime.ts";
-import { API, cpuSeconds, installCrds, pool, scrape, sum } from "./support.ts";
+import {
+  API,
+  cpuSeconds,
+  createAcmePolicy,
+  createEmptyTrustStore,
+  installCrds,
+  pool,
+  scrape,
+  sum,
+} from "./support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -47,30 +56,11 @@ try {
       body: { metadata: { name, labels: { bench: name } } },
     });
   }
-  await client.request("/api/v1/namespaces/palyra-system/configmaps", {
-    method: "POST",
-    body: {
-      metadata: { name: "trust-store", labels: { "skills.palyra.dev/trust-store": "true" } },
-      data: { "trust-store.json": "{}" },
-    },
-  });
+  await createEmptyTrustStore(client);
   const artifacts = Array.from({ length: M }, (_, i) => skillArtifact({ version: `1.0.${i}` }));
   await server.start();
   const urls = artifacts.map((a, i) => server.put(`echo-${i}.palyra-skill`, a.bytes));
-  await client.request(`${API}/skilltrustpolicies`, {
-    method: "POST",
-    body: {
-      apiVersion: "skills.palyra.dev/v1alpha1",
-      kind: "SkillTrustPolicy",
-      metadata: { name: "bench" },
-      spec: {
-        default: true,
-        namespaceSelector: { matchLabels: { bench: "bench" } },
-        publishers: [{ name: "acme", keys: [artifacts[0]?.publicKeyHex] }],
-        trustStore: { namespace: "palyra-system", name: "trust-store" },
-      },
-    },
-  });
+  await createAcmePolicy(client, artifacts[0]?.publicKeyHex ?? "");
   const skillBody = (i: number) => ({
     apiVersion: "skills.palyra.dev/v1alpha1",
     kind: "Skill",

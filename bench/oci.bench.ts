@@ -71,7 +71,16 @@ import { AddressPolicy } from "../src/sources/address-policy.ts";
 import { TokenCache } from "../src/sources/oci/client.ts";
 import { pushSkill } from "../src/sources/oci/publish.ts";
 import { parseOciReference } from "../src/sources/oci/reference.ts";
-import { API, cpuSeconds, installCrds, pool, scrape, sum } from "./support.ts";
+import {
+  API,
+  cpuSeconds,
+  createAcmePolicy,
+  createEmptyTrustStore,
+  installCrds,
+  pool,
+  scrape,
+  sum,
+} from "./support.ts";
 
 const { values } = parseArgs({
   options: {
@@ -219,13 +228,7 @@ try {
       body: { metadata: { name, labels: { bench: name === "palyra-system" ? name : "bench" } } },
     });
   }
-  await client.request("/api/v1/namespaces/palyra-system/configmaps", {
-    method: "POST",
-    body: {
-      metadata: { name: "trust-store", labels: { "skills.palyra.dev/trust-store": "true" } },
-      data: { "trust-store.json": "{}" },
-    },
-  });
+  await createEmptyTrustStore(client);
 
   // The same M artifacts on the artifact server and in the registry(s).
   const artifacts: SkillArtifact[] = Array.from({ length: M }, (_, i) =>
@@ -281,20 +284,7 @@ try {
       });
     }
   }
-  await client.request(`${API}/skilltrustpolicies`, {
-    method: "POST",
-    body: {
-      apiVersion: "skills.palyra.dev/v1alpha1",
-      kind: "SkillTrustPolicy",
-      metadata: { name: "bench" },
-      spec: {
-        default: true,
-        namespaceSelector: { matchLabels: { bench: "bench" } },
-        publishers: [{ name: "acme", keys: [artifacts[0]?.publicKeyHex] }],
-        trustStore: { namespace: "palyra-system", name: "trust-store" },
-      },
-    },
-  });
+  await createAcmePolicy(client, artifacts[0]?.publicKeyHex ?? "");
 
   console.error(
     `  setup (control plane, registries, ${M} artifacts pushed): ${s(performance.now() - started)}`,

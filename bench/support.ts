@@ -1,4 +1,4 @@
-/** What the controller and scale benchmarks share: load, scraping, CPU readings, CRDs. */
+/** What the benchmarks share: load, scraping, CPU readings, CRDs, the trust store and policy. */
 
 import { readdirSync, readFileSync } from "node:fs";
 import { get } from "node:http";
@@ -81,4 +81,36 @@ export async function installReportCrd(client: KubeClient): Promise<void> {
     body: parse(readFileSync(file, "utf8")),
   });
   await untilServed(client, "/apis/openreports.io/v1alpha1");
+}
+
+/** The empty trust-store ConfigMap the benchmarks' policies name: palyra-system/trust-store. */
+export async function createEmptyTrustStore(client: KubeClient): Promise<void> {
+  await client.request("/api/v1/namespaces/palyra-system/configmaps", {
+    method: "POST",
+    body: {
+      metadata: { name: "trust-store", labels: { "skills.palyra.dev/trust-store": "true" } },
+      data: { "trust-store.json": "{}" },
+    },
+  });
+}
+
+/**
+ * The default policy `bench` for namespaces labelled `bench: bench`: acme's key allowlisted, the
+ * store above for pins.
+ */
+export async function createAcmePolicy(client: KubeClient, acmeKeyHex: string): Promise<void> {
+  await client.request(`${API}/skilltrustpolicies`, {
+    method: "POST",
+    body: {
+      apiVersion: "skills.palyra.dev/v1alpha1",
+      kind: "SkillTrustPolicy",
+      metadata: { name: "bench" },
+      spec: {
+        default: true,
+        namespaceSelector: { matchLabels: { bench: "bench" } },
+        publishers: [{ name: "acme", keys: [acmeKeyHex] }],
+        trustStore: { namespace: "palyra-system", name: "trust-store" },
+      },
+    },
+  });
 }

@@ -127,27 +127,11 @@ test("strict base64 rejects missing padding and non-canonical trailing bits", ()
   assert.equal(decodeStrictBase64("AAE=\n"), undefined);
 });
 
-test("the OpenSSL fallback backend gives the same verdicts", () => {
-  const script = `
-    import { verifyStrict, ED25519_BACKEND, signingKeyFromSeed, signMessage } from "./src/artifact/ed25519.ts";
-    const key = signingKeyFromSeed(Buffer.alloc(32, 5));
-    const message = Buffer.from("${REFERENCE_PAYLOAD}", "ascii");
-    const signature = signMessage(key, message);
-    verifyStrict(key.publicKey, message, signature);
-    const bad = Buffer.from(signature); bad[3] ^= 1;
-    let rejected = false; try { verifyStrict(key.publicKey, message, bad); } catch { rejected = true; }
-    console.log(ED25519_BACKEND, rejected);`;
-  const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
-    cwd: new URL("../../", import.meta.url),
-    env: { ...process.env, PALYRA_ED25519_BACKEND: "openssl" },
-    encoding: "utf8",
-  });
-  assert.equal(run.status, 0, run.stderr);
-  assert.equal(run.stdout.trim(), "openssl true");
-  assert.equal(ED25519_BACKEND, "ed25519-dalek", "the test process itself uses the addon");
-});
-
-test("PALYRA_ED25519_BACKEND=libsodium forces the libsodium fallback, and --version's probe agrees", () => {
+/**
+ * In a process with PALYRA_ED25519_BACKEND=`backend`: the backend it reports, --version's probe,
+ * and whether a bit-flipped signature was rejected (a good one must pass).
+ */
+function withForcedBackend(backend: string): string {
   const script = `
     import { verifyStrict, ED25519_BACKEND, signingKeyFromSeed, signMessage } from "./src/artifact/ed25519.ts";
     import { ed25519Backend } from "./src/cli/backends.ts";
@@ -160,9 +144,18 @@ test("PALYRA_ED25519_BACKEND=libsodium forces the libsodium fallback, and --vers
     console.log(ED25519_BACKEND, ed25519Backend(), rejected);`;
   const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
     cwd: new URL("../../", import.meta.url),
-    env: { ...process.env, PALYRA_ED25519_BACKEND: "libsodium" },
+    env: { ...process.env, PALYRA_ED25519_BACKEND: backend },
     encoding: "utf8",
   });
   assert.equal(run.status, 0, run.stderr);
-  assert.equal(run.stdout.trim(), "libsodium libsodium true");
+  return run.stdout.trim();
+}
+
+test("the OpenSSL fallback backend gives the same verdicts", () => {
+  assert.equal(withForcedBackend("openssl"), "openssl openssl true");
+  assert.equal(ED25519_BACKEND, "ed25519-dalek", "the test process itself uses the addon");
+});
+
+test("PALYRA_ED25519_BACKEND=libsodium forces the libsodium fallback, and --version's probe agrees", () => {
+  assert.equal(withForcedBackend("libsodium"), "libsodium libsodium true");
 });

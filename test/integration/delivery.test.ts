@@ -21,6 +21,7 @@ import { installCrds } from "../support/crds.ts";
 import { kube, waitFor } from "../support/kube.ts";
 import { forbiddenRequests, type RunningOperator, startOperator } from "../support/operator.ts";
 import {
+  API,
   createSkill,
   deleteWebhookConfigurations,
   ensureNamespace,
@@ -466,6 +467,55 @@ describe("disabling reaches running pods", () => {
       "no stale pods left",
     );
     assert.equal(await operator.metric("palyra_delivery_stale_pods", { namespace: t.ns }), 0);
+  });
+
+  test("a tenant who deletes the Skill its pods run (no finalizer holds it) escapes nothing: the pod is told and evicted, and the namespace's token gets no more bytes", async () => {
+    const t = await createTenant();
+    const enforced = await kube(
+      "PATCH",
+      `/api/v1/namespaces/${t.ns}`,
+      { metadata: { labels: { "skills.palyra.dev/enforce": "true" } } },
+      { contentType: "application/merge-patch+json" },
+    );
+    assert.equal(enforced.status, 200, enforced.body.message);
+    await createSkill(
+      t.ns,
+      "echo",
+      urlSkillSpec(server, `${t.ns}/echo.palyra-skill`, ECHO.bytes, t.policy),
+    );
+    const enabled = await waitForState(t.ns, "echo", "Enabled");
+    const mine = await token(t.ns);
+    const path = `/v1/artifacts/sha256/${enabled.status?.artifactSha256}`;
+    assert.equal((await get(operator.webhookPort, path, mine)).status, 200);
+    const orphan = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "orphan", annotations: { "skills.palyra.dev/skills": "acme.echo_http" } },
+      spec: {
+        serviceAccountName: "agent",
+        containers: [{ name: "agent", image: "registry.example/agent:1" }],
+      },
+    };
+    await waitForCreated(t.ns, orphan);
+
+    const deleted = await kube("DELETE", `${API}/namespaces/${t.ns}/skills/echo`);
+    assert.equal(deleted.status, 200, deleted.body.message);
+    assert.equal(await getSkill(t.ns, "echo"), undefined, "gone at once: no finalizer");
+    await waitFor("the orphaned pod evicted", async () =>
+      (await kube("GET", `/api/v1/namespaces/${t.ns}/pods/orphan`)).status === 404
+        ? true
+        : undefined,
+    );
+    const told = await waitForEvent(
+      t.ns,
+      (e) => e.reason === "StalePodEvicted" && e.involvedObject.name === "orphan",
+      "StalePodEvicted on pod orphan",
+    );
+    assert.match(told.message, new RegExp(`payload sha256:${ECHO.payloadSha256}`));
+    const refused = await get(operator.webhookPort, path, mine);
+    assert.equal(refused.status, 403, refused.body.toString());
+    assert.match(refused.type, /json/);
+    assert.doesNotMatch(refused.body.toString("latin1"), /skill\.toml/);
   });
 });
 

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use flate2::{Decompress, FlushDecompress, Status};
-use napi::bindgen_prelude::{AsyncTask, Buffer, Uint32Array, Uint8Array};
+use napi::bindgen_prelude::{AsyncTask, Uint32Array, Uint8Array};
 use napi::{Env, Task};
 use napi_derive::napi;
 use sha2::{Digest, Sha256};
@@ -303,24 +303,37 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The SHA-256 of each range of `data`: `ranges` holds a start and an end per range; the
-/// digests come back one after another (32 bytes each). One call for the payload hash and the
-/// digests of an artifact's small entries, instead of one into node:crypto for each.
+/// digests are written one after another (32 bytes each) into `out`, which the caller keeps
+/// and reuses (a buffer made here would cost more than hashing a small artifact's entries).
+/// One call for the payload hash and the digests of an artifact's small entries, instead of
+/// one into node:crypto for each.
 #[napi]
-pub fn sha256_ranges(data: Uint8Array, ranges: Uint32Array) -> napi::Result<Buffer> {
+pub fn sha256_ranges(
+    data: Uint8Array,
+    ranges: Uint32Array,
+    mut out: Uint8Array,
+) -> napi::Result<()> {
     if !ranges.len().is_multiple_of(2) {
         return Err(napi::Error::from_reason(
             "ranges length is not a multiple of 2",
         ));
     }
-    let mut out = Vec::with_capacity(ranges.len() * 16);
-    for range in ranges.chunks_exact(2) {
+    if out.len() < ranges.len() * 16 {
+        return Err(napi::Error::from_reason("out is too small for the digests"));
+    }
+    if overlaps(&data[..], &out) {
+        return Err(napi::Error::from_reason("data and out buffers overlap"));
+    }
+    // SAFETY: synchronous, on the thread that owns both arrays, which do not overlap.
+    let out: &mut [u8] = unsafe { out.as_mut() };
+    for (range, digest) in ranges.chunks_exact(2).zip(out.chunks_exact_mut(32)) {
         let (start, end) = (range[0] as usize, range[1] as usize);
         let Some(bytes) = data.get(start..end) else {
             return Err(napi::Error::from_reason("a range runs outside the data"));
         };
-        out.extend_from_slice(&Sha256::digest(bytes));
+        digest.copy_from_slice(&Sha256::digest(bytes));
     }
-    Ok(out.into())
+    Ok(())
 }
 
 /// SHA-256 of a buffer on libuv's thread pool; resolves to lower-case hex.

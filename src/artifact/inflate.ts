@@ -30,7 +30,7 @@ interface Addon {
   /** Absent from an addon built before it existed: entries are then inflated one by one. */
   readonly inflateRawBatch?: NativeInflateBatch;
   readonly sha256HexAsync?: (data: Uint8Array) => Promise<string>;
-  readonly sha256Ranges?: (data: Uint8Array, ranges: Uint32Array) => Buffer;
+  readonly sha256Ranges?: (data: Uint8Array, ranges: Uint32Array, out: Uint8Array) => void;
   readonly inflateRawSha256?: (
     input: Uint8Array,
     output: Uint8Array,
@@ -82,11 +82,13 @@ export const sha256HexOffThread: ((data: Uint8Array) => Promise<string>) | undef
   typeof addon?.sha256HexAsync === "function" ? addon.sha256HexAsync : undefined;
 
 /**
- * The SHA-256 of each range of a buffer (a start and an end per range in `ranges`), 32 bytes per
- * range, in one call to the addon; undefined where the addon is not loaded.
+ * The SHA-256 of each range of a buffer (a start and an end per range in `ranges`), written
+ * into `out` 32 bytes per range (out must not overlap data), in one call to the addon;
+ * undefined where the addon is not loaded.
  */
-export const sha256Ranges: ((data: Uint8Array, ranges: Uint32Array) => Buffer) | undefined =
-  typeof addon?.sha256Ranges === "function" ? addon.sha256Ranges : undefined;
+export const sha256Ranges:
+  | ((data: Uint8Array, ranges: Uint32Array, out: Uint8Array) => void)
+  | undefined = typeof addon?.sha256Ranges === "function" ? addon.sha256Ranges : undefined;
 
 /** Which library inflates entries ("zlib-rs" or "node:zlib"). */
 export const INFLATE_BACKEND: "zlib-rs" | "node:zlib" =

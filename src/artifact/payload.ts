@@ -43,6 +43,19 @@ const INTERLEAVE_BYTES = 64 * 1024;
 // time (they are used synchronously, start to finish).
 let scratch = Buffer.allocUnsafe(16 * 1024);
 const GATHER_BYTES = 4 * 1024;
+// Where sha256Ranges writes its digests, grown when a call needs more.
+let digestsOut = Buffer.allocUnsafe(32 * 8);
+
+/** The digests of `ranges` of the scratch (32 bytes each), from the addon. */
+function hashScratchRanges(
+  hashRanges: NonNullable<typeof sha256Ranges>,
+  ranges: Uint32Array,
+): Buffer {
+  const need = ranges.length * 16;
+  if (digestsOut.length < need) digestsOut = Buffer.allocUnsafe(need);
+  hashRanges(scratch, ranges, digestsOut);
+  return digestsOut;
+}
 
 /**
  * The payload hash, fed entry by entry in byte-wise path order (signature.json is skipped),
@@ -137,7 +150,7 @@ export class PayloadHasher {
         ranges[2 + 2 * i] = start;
         ranges[3 + 2 * i] = end;
       }
-      const out = sha256Ranges(scratch, ranges);
+      const out = hashScratchRanges(sha256Ranges, ranges);
       for (let i = 0; i < pending.length; i++) {
         this.digests.set(
           (pending[i] as (typeof pending)[number]).path,
@@ -182,7 +195,7 @@ export class PayloadHasher {
         ranges[2 * i] = start;
         ranges[2 * i + 1] = end;
       }
-      const out = sha256Ranges(scratch, ranges);
+      const out = hashScratchRanges(sha256Ranges, ranges);
       for (let i = 0; i < pending.length; i++) {
         this.digests.set(
           (pending[i] as (typeof pending)[number]).path,

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use flate2::{Decompress, FlushDecompress, Status};
-use napi::bindgen_prelude::{AsyncTask, Uint32Array, Uint8Array};
+use napi::bindgen_prelude::{AsyncTask, Uint32ArraySlice, Uint8Array, Uint8ArraySlice};
 use napi::{Env, Task};
 use napi_derive::napi;
 use sha2::{Digest, Sha256};
@@ -34,7 +34,7 @@ pub struct InflateOutcome {
     pub message: Option<String>,
 }
 
-fn overlaps(input: &[u8], output: &Uint8Array) -> bool {
+fn overlaps(input: &[u8], output: &[u8]) -> bool {
     let (start, end) = (output.as_ptr(), output.as_ptr().wrapping_add(output.len()));
     let input_range = input.as_ptr_range();
     !input.is_empty() && start != end && input_range.start < end && start < input_range.end
@@ -43,7 +43,10 @@ fn overlaps(input: &[u8], output: &Uint8Array) -> bool {
 /// Inflates the raw DEFLATE stream `input` into `output` (two Uint8Arrays), in one call.
 /// Buffers that share memory are refused: the output would overwrite the input mid-decode.
 #[napi]
-pub fn inflate_raw(input: Uint8Array, mut output: Uint8Array) -> napi::Result<InflateOutcome> {
+pub fn inflate_raw(
+    input: Uint8ArraySlice<'_>,
+    mut output: Uint8ArraySlice<'_>,
+) -> napi::Result<InflateOutcome> {
     let input: &[u8] = &input;
     if overlaps(input, &output) {
         return Err(napi::Error::from_reason("input and output buffers overlap"));
@@ -90,9 +93,9 @@ pub fn inflate_raw(input: Uint8Array, mut output: Uint8Array) -> napi::Result<In
 /// caller runs again through inflate_raw to learn why.
 #[napi]
 pub fn inflate_raw_batch(
-    input: Uint8Array,
-    plan: Uint32Array,
-    mut output: Uint8Array,
+    input: Uint8ArraySlice<'_>,
+    plan: Uint32ArraySlice<'_>,
+    mut output: Uint8ArraySlice<'_>,
 ) -> napi::Result<u32> {
     let input: &[u8] = &input;
     if overlaps(input, &output) {
@@ -157,7 +160,7 @@ impl Sha256Stream {
     }
 
     #[napi]
-    pub fn update(&mut self, data: Uint8Array) {
+    pub fn update(&mut self, data: Uint8ArraySlice<'_>) {
         self.inner.update(&data[..]);
     }
 
@@ -178,8 +181,8 @@ impl Sha256Stream {
 /// declared size), and nothing otherwise: the caller runs inflate_raw to learn why.
 #[napi]
 pub fn inflate_raw_sha256(
-    input: Uint8Array,
-    output: Uint8Array,
+    input: Uint8ArraySlice<'_>,
+    output: Uint8ArraySlice<'_>,
     chunk: u32,
 ) -> napi::Result<Option<String>> {
     inflate_hashing(input, output, chunk, None)
@@ -189,8 +192,8 @@ pub fn inflate_raw_sha256(
 /// the result is nothing, `payload` is left as it was.
 #[napi]
 pub fn inflate_raw_sha256_into(
-    input: Uint8Array,
-    output: Uint8Array,
+    input: Uint8ArraySlice<'_>,
+    output: Uint8ArraySlice<'_>,
     chunk: u32,
     payload: &mut Sha256Stream,
 ) -> napi::Result<Option<String>> {
@@ -198,8 +201,8 @@ pub fn inflate_raw_sha256_into(
 }
 
 fn inflate_hashing(
-    input: Uint8Array,
-    mut output: Uint8Array,
+    input: Uint8ArraySlice<'_>,
+    mut output: Uint8ArraySlice<'_>,
     chunk: u32,
     payload: Option<&mut Sha256>,
 ) -> napi::Result<Option<String>> {
@@ -309,9 +312,9 @@ fn hex(bytes: &[u8]) -> String {
 /// one into node:crypto for each.
 #[napi]
 pub fn sha256_ranges(
-    data: Uint8Array,
-    ranges: Uint32Array,
-    mut out: Uint8Array,
+    data: Uint8ArraySlice<'_>,
+    ranges: Uint32ArraySlice<'_>,
+    mut out: Uint8ArraySlice<'_>,
 ) -> napi::Result<()> {
     if !ranges.len().is_multiple_of(2) {
         return Err(napi::Error::from_reason(
@@ -379,7 +382,11 @@ thread_local! {
 /// non-canonical A encodings not refused here (the caller refuses such keys before it gets
 /// here). False for any malformed input (wrong lengths, a key that is not a curve point).
 #[napi]
-pub fn ed25519_verify(public_key: Uint8Array, message: Uint8Array, signature: Uint8Array) -> bool {
+pub fn ed25519_verify(
+    public_key: Uint8ArraySlice<'_>,
+    message: Uint8ArraySlice<'_>,
+    signature: Uint8ArraySlice<'_>,
+) -> bool {
     let (Ok(key), Ok(signature)) = (
         <[u8; 32]>::try_from(&public_key[..]),
         <[u8; 64]>::try_from(&signature[..]),

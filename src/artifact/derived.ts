@@ -16,8 +16,10 @@ export interface PolicyBinding {
   requires_approval: boolean;
 }
 
-function sortedUnique(values: Iterable<string>): string[] {
-  return [...new Set(values)].sort(compareUtf8);
+/** `values` (an array this module made) sorted, each value once. */
+function sortedUnique(values: string[]): string[] {
+  values.sort(compareUtf8);
+  return values.filter((v, i) => i === 0 || v !== values[i - 1]);
 }
 
 export function capabilityGrants(m: SkillManifest): CapabilityGrants {
@@ -40,25 +42,27 @@ export function policyBindings(m: SkillManifest): PolicyBinding[] {
   }));
   const skill = `skill:${m.skill_id}`;
   const c = m.capabilities;
-  const declared: [boolean, string][] = [
-    [c.http_egress_allowlist.length > 0, "skill.capability.http.egress"],
-    [c.filesystem.write_roots.length > 0, "skill.capability.filesystem.write"],
-    [c.secrets.length > 0, "skill.capability.vault.read"],
-    [
-      c.device_capabilities.length > 0 || c.node_capabilities.length > 0,
-      "skill.capability.device.use",
-    ],
-  ];
-  for (const [present, action] of declared) {
+  const capability = (present: boolean, action: string) => {
     if (present) bindings.push({ action, resource: skill, requires_approval: true });
-  }
-  const unique = new Map(
-    bindings.map((b) => [`${b.action}\0${b.resource}\0${b.requires_approval}`, b]),
+  };
+  capability(c.http_egress_allowlist.length > 0, "skill.capability.http.egress");
+  capability(c.filesystem.write_roots.length > 0, "skill.capability.filesystem.write");
+  capability(c.secrets.length > 0, "skill.capability.vault.read");
+  capability(
+    c.device_capabilities.length > 0 || c.node_capabilities.length > 0,
+    "skill.capability.device.use",
   );
-  return [...unique.values()].sort(
-    (a, b) =>
-      compareUtf8(a.action, b.action) ||
-      compareUtf8(a.resource, b.resource) ||
-      Number(a.requires_approval) - Number(b.requires_approval),
+  // Sorted, equal bindings (a tool listed twice) are neighbours: one of each is kept.
+  bindings.sort(compareBindings);
+  return bindings.filter(
+    (b, i) => i === 0 || compareBindings(bindings[i - 1] as PolicyBinding, b) !== 0,
+  );
+}
+
+function compareBindings(a: PolicyBinding, b: PolicyBinding): number {
+  return (
+    compareUtf8(a.action, b.action) ||
+    compareUtf8(a.resource, b.resource) ||
+    Number(a.requires_approval) - Number(b.requires_approval)
   );
 }

@@ -120,6 +120,20 @@ export function inflateEntryWith(
     : (compressed, size, name) => inflateWithNative(inflate, compressed, size, name);
 }
 
+// A typed array of 64 bytes or less lives on V8's heap, and handing one to the addon makes V8
+// move it off the heap first, every call; this one is off the heap for good (see
+// reusableUint32). Used by one synchronous call at a time.
+let uint32Scratch = new Uint32Array(new ArrayBuffer(256 * 4));
+
+/**
+ * A view of `length` numbers for passing to the addon, valid until the next call; its contents
+ * are whatever the last user left.
+ */
+export function reusableUint32(length: number): Uint32Array {
+  if (uint32Scratch.length < length) uint32Scratch = new Uint32Array(new ArrayBuffer(length * 4));
+  return uint32Scratch.subarray(0, length);
+}
+
 /** One raw DEFLATE entry of a larger buffer, for inflateBatch. */
 export interface InflateJob {
   readonly start: number;
@@ -137,7 +151,7 @@ export interface InflateJob {
 export function inflateBatch(input: Buffer, jobs: readonly InflateJob[]): (Buffer | undefined)[] {
   const results = new Array<Buffer | undefined>(jobs.length).fill(undefined);
   if (nativeBatch === undefined || jobs.length === 0) return results;
-  const plan = new Uint32Array(jobs.length * 4);
+  const plan = reusableUint32(jobs.length * 4);
   let total = 0;
   for (let i = 0; i < jobs.length; i++) {
     const job = jobs[i] as InflateJob;

@@ -1,5 +1,5 @@
 import { createHash, type Hash, hash } from "node:crypto";
-import { type Sha256Stream, Sha256StreamClass, sha256Ranges } from "./inflate.ts";
+import { reusableUint32, type Sha256Stream, Sha256StreamClass, sha256Ranges } from "./inflate.ts";
 import { PAYLOAD_CONTEXT, SIGNATURE_PATH } from "./limits.ts";
 import type { ArchiveEntry } from "./zip-reader.ts";
 
@@ -143,7 +143,8 @@ export class PayloadHasher {
     if (this.#state === undefined && sha256Ranges !== undefined) {
       // Everything is in the scratch: the payload hash and the digests in one call.
       const pending = this.#pending;
-      const ranges = new Uint32Array(2 + pending.length * 2);
+      const ranges = reusableUint32(2 + pending.length * 2);
+      ranges[0] = 0;
       ranges[1] = this.#used;
       for (let i = 0; i < pending.length; i++) {
         const { start, end } = pending[i] as (typeof pending)[number];
@@ -189,7 +190,7 @@ export class PayloadHasher {
         this.digests.set(path, sha256Hex(scratch.subarray(start, end)));
       }
     } else {
-      const ranges = new Uint32Array(pending.length * 2);
+      const ranges = reusableUint32(pending.length * 2);
       for (let i = 0; i < pending.length; i++) {
         const { start, end } = pending[i] as (typeof pending)[number];
         ranges[2 * i] = start;

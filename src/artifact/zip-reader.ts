@@ -383,46 +383,148 @@ export function readArchive(
     }
   }
 
-  const seen = new Map<string, string>();
-  const folds = new Map<string, string>();
+  // Files by their path folded for case and Unicode normalisation: the first of each.
+  const byFolded = new Map<string, { readonly name: string; readonly path: string }>();
   let surrogates = false;
-  const located = files.map((record) => {
+  const located: Located[] = [];
+  for (const record of files) {
     const path = normalizeEntryPath(record.name);
     if (!record.ascii && hasSurrogate(path)) surrogates = true;
-    const previous = seen.get(path);
-    if (previous !== undefined) {
-      throw new SkillError(
-        "DUPLICATE_ENTRY",
-        `entries ${JSON.stringify(previous)} and ${JSON.stringify(record.name)} both normalise to ${JSON.stringify(path)}`,
-        path,
-      );
-    }
-    seen.set(path, record.name);
     // Names equal but for case or Unicode normalisation are one file once extracted on macOS
     // or Windows (and after NFC): refused, so no extraction can overwrite one with another.
+    // (An earlier entry with the same path has the same folded path, and is the only earlier
+    // one with it: a second would have been refused already.)
     const folded = (record.ascii ? path : path.normalize("NFC")).toLowerCase();
-    const twin = folds.get(folded);
-    if (twin !== undefined) {
+    const earlier = byFolded.get(folded);
+    if (earlier !== undefined) {
       throw new SkillError(
         "DUPLICATE_ENTRY",
-        `entries ${JSON.stringify(twin)} and ${JSON.stringify(record.name)} differ only in case or Unicode normalisation`,
+        earlier.path === path
+          ? `entries ${JSON.stringify(earlier.name)} and ${JSON.stringify(record.name)} both normalise to ${JSON.stringify(path)}`
+          : `entries ${JSON.stringify(earlier.name)} and ${JSON.stringify(record.name)} differ only in case or Unicode normalisation`,
         path,
       );
     }
-    folds.set(folded, record.name);
-    return { record, path, range: locateData(bytes, record, dataEnd) };
-  });
+    byFolded.set(folded, { name: record.name, path });
+    const [start, end] = locateData(bytes, record, dataEnd);
+    located.push({ record, path, start, end, size: record.size, entry: undefined });
+  }
 
   // Every byte before the central directory belongs to exactly one entry, in order from offset
   // 0: overlapping entries (a zip-bomb construction), prepended data (a script, another
   // archive) or bytes hidden between entries are what one reader skips and another reads.
   // Directory records are located too: their headers occupy bytes like any other.
-  const spans = [
-    ...located.map(({ record, range }) => ({ record, end: range[1] })),
-    ...records
-      .filter(isDirectory)
-      .map((record) => ({ record, end: locateData(bytes, record, dataEnd)[1] })),
-  ].sort((a, b) => a.record.localOffset - b.record.localOffset);
+  checkCoverage(bytes, records, located, dataEnd);
+
+  // Small Deflate entries are inflated in one batch first; an entry the batch did not give
+  // (large, or from the first that fails on) is inflated alone, in archive order, so every
+  // error is still the one the first failing entry gives. Stored entries are the archive's own
+  // bytes. Checks and errors stay in archive order.
+  const batched = located.filter(
+    ({ record }) => record.method === METHOD_DEFLATE && record.size <= BATCH_ENTRY_BYTES,
+  );
+  const inflated = inflateBatch(bytes, batched);
+  for (let i = 0; i < batched.length; i++) {
+    const data = inflated[i];
+    if (data === undefined) break;
+    const item = batched[i] as Located;
+    item.entry = { path: item.path, data, crc32: item.record.crc };
+  }
+  for (const item of located) {
+    if (item.record.method === METHOD_STORED) {
+      item.entry = {
+        path: item.path,
+        data: bytes.subarray(item.start, item.end),
+        crc32: item.record.crc,
+      };
+    }
+  }
+  // UTF-16 order is UTF-8 byte order unless a surrogate pair is involved.
+  const order = located.slice();
+  order.sort(
+    surrogates
+      ? (a, b) => compareUtf8(a.path, b.path)
+      : (a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
+  );
+  const feed = options.payload;
+  let fed = 0;
+  // Feeds, in path order, every entry that is ready and has all before it fed.
+  const feedReady = (): void => {
+    if (feed === undefined) return;
+    for (; fed < order.length; fed++) {
+      const entry = (order[fed] as Located).entry;
+      if (entry === undefined) return;
+      feed.add(entry);
+    }
+  };
+  for (const item of located) {
+    const { record, path } = item;
+    checkMethod(record);
+    let entry = item.entry;
+    if (entry === undefined) {
+      const compressed = bytes.subarray(item.start, item.end);
+      if (options.digests === true && record.size >= DIGEST_WHILE_INFLATING_BYTES) {
+        feedReady();
+        // Next in path order: its bytes go into the payload hash while it is inflated.
+        const stream =
+          feed !== undefined && order[fed] === item
+            ? feed.beginStreamed(path, record.size)
+            : undefined;
+        const { data, sha256 } = inflateEntryWithDigest(compressed, record.size, record.name, {
+          payload: stream,
+        });
+        entry =
+          sha256 === undefined
+            ? { path, data, crc32: record.crc }
+            : { path, data, crc32: record.crc, sha256 };
+        item.entry = entry;
+        if (stream !== undefined) {
+          (feed as EntryFeed).endStreamed(entry, sha256 !== undefined);
+          fed++;
+        }
+      } else {
+        entry = {
+          path,
+          data: inflateEntry(compressed, record.size, record.name),
+          crc32: record.crc,
+        };
+        item.entry = entry;
+      }
+    }
+    if (options.verifyCrc !== false) assertCrc(entry);
+    feedReady();
+  }
+  return order.map((item) => item.entry as ArchiveEntry);
+}
+
+/** A file entry being read: where its compressed bytes are, and the entry once it is read. */
+interface Located extends InflateJob {
+  readonly record: CentralRecord;
+  readonly path: string;
+  entry: ArchiveEntry | undefined;
+}
+
+/** See readArchive: entries (files located, directories located here) tile the data exactly. */
+function checkCoverage(
+  bytes: Buffer,
+  records: readonly CentralRecord[],
+  located: readonly Located[],
+  dataEnd: number,
+): void {
+  let spans: readonly { readonly record: CentralRecord; readonly end: number }[] = located;
+  // Usually there is no directory record and the files are in offset order already.
+  const inOrder = located.every(
+    (item, i) =>
+      i === 0 || (located[i - 1] as Located).record.localOffset <= item.record.localOffset,
+  );
+  if (located.length !== records.length || !inOrder) {
+    spans = [
+      ...located,
+      ...records
+        .filter(isDirectory)
+        .map((record) => ({ record, end: locateData(bytes, record, dataEnd)[1] })),
+    ].sort((a, b) => a.record.localOffset - b.record.localOffset);
+  }
   let covered = 0;
   let previous: CentralRecord | undefined;
   for (const { record, end } of spans) {
@@ -445,91 +547,4 @@ export function readArchive(
       `${dataEnd - covered} bytes between the last entry and the central directory belong to no entry`,
     );
   }
-
-  // Small Deflate entries are inflated in one batch first; an entry the batch did not give
-  // (large, or from the first that fails on) is inflated alone, in archive order, so every
-  // error is still the one the first failing entry gives.
-  const batched = located.filter(
-    ({ record }) => record.method === METHOD_DEFLATE && record.size <= BATCH_ENTRY_BYTES,
-  );
-  const inflated = inflateBatch(
-    bytes,
-    batched.map(
-      ({ record, range }): InflateJob => ({
-        start: range[0],
-        end: range[1],
-        size: record.size,
-      }),
-    ),
-  );
-  const fromBatch = new Map<CentralRecord, Buffer>();
-  for (let i = 0; i < batched.length; i++) {
-    const data = inflated[i];
-    if (data === undefined) break;
-    fromBatch.set((batched[i] as (typeof batched)[number]).record, data);
-  }
-  // Entries already at hand: Stored ones (the archive's own bytes) and the batch's; a large
-  // Deflate entry is inflated in the loop below. Checks and errors stay in archive order.
-  const made = new Map<CentralRecord, ArchiveEntry>();
-  for (const { record, path, range } of located) {
-    if (record.method === METHOD_STORED) {
-      made.set(record, { path, data: bytes.subarray(range[0], range[1]), crc32: record.crc });
-    } else {
-      const data = fromBatch.get(record);
-      if (data !== undefined) made.set(record, { path, data, crc32: record.crc });
-    }
-  }
-  // UTF-16 order is UTF-8 byte order unless a surrogate pair is involved.
-  const byPath = surrogates
-    ? (a: { path: string }, b: { path: string }) => compareUtf8(a.path, b.path)
-    : (a: { path: string }, b: { path: string }) =>
-        a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
-  const order = [...located].sort(byPath);
-  const feed = options.payload;
-  let fed = 0;
-  // Feeds, in path order, every entry that is ready and has all before it fed.
-  const feedReady = (): void => {
-    if (feed === undefined) return;
-    for (; fed < order.length; fed++) {
-      const entry = made.get((order[fed] as (typeof order)[number]).record);
-      if (entry === undefined) return;
-      feed.add(entry);
-    }
-  };
-  for (const { record, path, range } of located) {
-    checkMethod(record);
-    let entry = made.get(record);
-    if (entry === undefined) {
-      const compressed = bytes.subarray(range[0], range[1]);
-      if (options.digests === true && record.size >= DIGEST_WHILE_INFLATING_BYTES) {
-        feedReady();
-        // Next in path order: its bytes go into the payload hash while it is inflated.
-        const stream =
-          feed !== undefined && order[fed]?.record === record
-            ? feed.beginStreamed(path, record.size)
-            : undefined;
-        const { data, sha256 } = inflateEntryWithDigest(compressed, record.size, record.name, {
-          payload: stream,
-        });
-        entry =
-          sha256 === undefined
-            ? { path, data, crc32: record.crc }
-            : { path, data, crc32: record.crc, sha256 };
-        if (stream !== undefined) {
-          (feed as EntryFeed).endStreamed(entry, sha256 !== undefined);
-          fed++;
-        }
-      } else {
-        entry = {
-          path,
-          data: inflateEntry(compressed, record.size, record.name),
-          crc32: record.crc,
-        };
-      }
-      made.set(record, entry);
-    }
-    if (options.verifyCrc !== false) assertCrc(entry);
-    feedReady();
-  }
-  return order.map(({ record }) => made.get(record) as ArchiveEntry);
 }

@@ -37,12 +37,14 @@ export function sha256Hex(data: Uint8Array): string {
 // passes chunk by chunk cost ~12% less than hashing each whole entry twice.
 const INTERLEAVE_BYTES = 64 * 1024;
 
-// The payload hash's framing and the bytes of small entries are gathered here and hashed in one
-// call, together with those entries' own digests when the addon is loaded: each hash is a call
-// into native code that costs more than copying a small entry. One PayloadHasher uses it at a
-// time (they are used synchronously, start to finish).
-let scratch = Buffer.allocUnsafe(16 * 1024);
-const GATHER_BYTES = 4 * 1024;
+// The payload hash's framing and the bytes of entries up to GATHER_BYTES are gathered here and
+// hashed in one call, together with those entries' own digests when the addon is loaded: each
+// hash is a call into native code that costs more than copying such an entry, and the first
+// entry not gathered costs the creation of a native hash state besides (measured: a 10 KB
+// artifact's verification ~7% faster with 16 KiB than with 4 KiB). One PayloadHasher uses it
+// at a time (they are used synchronously, start to finish).
+let scratch = Buffer.allocUnsafe(64 * 1024);
+const GATHER_BYTES = 16 * 1024;
 // Where sha256Ranges writes its digests, grown when a call needs more.
 let digestsOut = Buffer.allocUnsafe(32 * 8);
 

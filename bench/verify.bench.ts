@@ -1,15 +1,15 @@
 /**
  * npm run bench:verify: verification throughput of ~10 KB, ~1 MB and ~32 MB artifacts, each
  * printed beside the bound "inflate + SHA-256 of the same entries" measured in the same run;
- * small verifications per second on one core (this process is single-threaded), on the
+ * small verifications per second on one core (single-threaded child processes), on the
  * reference's own ~2 KB vector and on a 10 KB artifact.
  *
  * Peer: set PALYRA_REFERENCE_VERIFY_BENCH to an executable built around the reference crate
  * (never built or fetched by this project). It is run as `<exe> <artifact> <trust-store.json>
  * <iterations>` for each artifact here, must verify it that many times in-process, and print
  * the mean seconds per verification on stdout; its time is printed beside ours. Both sides are
- * the best of ~200 ms batches (runs of the peer), and for the small artifacts the two take
- * turns, so that load from elsewhere on the machine falls on both alike.
+ * the best of ~200 ms batches (runs of the peer), the two taking turns so that load from
+ * elsewhere on the machine falls on both alike.
  */
 import { execFileSync } from "node:child_process";
 import { createHash, createPublicKey, randomBytes, sign, verify } from "node:crypto";

@@ -106,6 +106,9 @@ pub fn inflate_raw_batch(
             "plan length is not a multiple of 4",
         ));
     }
+    // A copy: JavaScript could hand over a plan that shares memory with the output, which the
+    // windows below would then rewrite after they were checked.
+    let plan: Vec<u32> = plan.to_vec();
     // Every window is checked before anything is written.
     for row in plan.chunks_exact(4) {
         let [start, end, at, size] = [row[0], row[1], row[2], row[3]].map(|v| v as usize);
@@ -327,7 +330,10 @@ pub fn sha256_ranges(
     if overlaps(&data[..], &out) {
         return Err(napi::Error::from_reason("data and out buffers overlap"));
     }
-    // SAFETY: synchronous, on the thread that owns both arrays, which do not overlap.
+    // A copy, as in inflate_raw_batch: the ranges must not change as the digests are written.
+    let ranges: Vec<u32> = ranges.to_vec();
+    // SAFETY: synchronous, on the thread that owns both arrays; `data` does not overlap `out`
+    // and the ranges are a copy.
     let out: &mut [u8] = unsafe { out.as_mut() };
     for (range, digest) in ranges.chunks_exact(2).zip(out.chunks_exact_mut(32)) {
         let (start, end) = (range[0] as usize, range[1] as usize);

@@ -232,13 +232,7 @@ describe("binding pods to exact payloads", () => {
   test("a pod in an enforced namespace comes back bound to the verified payload; elsewhere untouched; a non-Enabled skill is denied; its init container's command installs exactly that payload", async () => {
     // First in this file: later tests start and stop more replicas, whose registrations the
     // main operator only takes back at its next refresh.
-    const enforced = await kube(
-      "PATCH",
-      `/api/v1/namespaces/${tenant.ns}`,
-      { metadata: { labels: { "skills.palyra.dev/enforce": "true" } } },
-      { contentType: "application/merge-patch+json" },
-    );
-    assert.equal(enforced.status, 200, enforced.body.message);
+    await enforce(tenant.ns);
     const podToken = await token(tenant.ns); // creates the pod's ServiceAccount, agent
     const created = await waitForCreated(tenant.ns, pod("agent", "acme.echo_http"));
     const p = created as Pod;
@@ -335,19 +329,7 @@ describe("binding pods to exact payloads", () => {
 describe("disabling reaches running pods", () => {
   test("quarantining a Skill that pods run: the count in its status, Events, the metric, and evictions that respect a PodDisruptionBudget", async () => {
     // A tenant of its own: the serving tests above keep theirs Enabled.
-    const t = await createTenant();
-    const enforced = await kube(
-      "PATCH",
-      `/api/v1/namespaces/${t.ns}`,
-      { metadata: { labels: { "skills.palyra.dev/enforce": "true" } } },
-      { contentType: "application/merge-patch+json" },
-    );
-    assert.equal(enforced.status, 200, enforced.body.message);
-    await createSkill(
-      t.ns,
-      "echo",
-      urlSkillSpec(server, `${t.ns}/echo.palyra-skill`, ECHO.bytes, t.policy),
-    );
+    const t = await createEnforcedTenantWithEcho();
     await waitForState(t.ns, "echo", "Enabled");
     await token(t.ns); // the pods' ServiceAccount
     const agentPod = (name: string) => ({
@@ -470,19 +452,7 @@ describe("disabling reaches running pods", () => {
   });
 
   test("a tenant who deletes the Skill its pods run (no finalizer holds it) escapes nothing: the pod is told and evicted, and the namespace's token gets no more bytes", async () => {
-    const t = await createTenant();
-    const enforced = await kube(
-      "PATCH",
-      `/api/v1/namespaces/${t.ns}`,
-      { metadata: { labels: { "skills.palyra.dev/enforce": "true" } } },
-      { contentType: "application/merge-patch+json" },
-    );
-    assert.equal(enforced.status, 200, enforced.body.message);
-    await createSkill(
-      t.ns,
-      "echo",
-      urlSkillSpec(server, `${t.ns}/echo.palyra-skill`, ECHO.bytes, t.policy),
-    );
+    const t = await createEnforcedTenantWithEcho();
     const enabled = await waitForState(t.ns, "echo", "Enabled");
     const mine = await token(t.ns);
     const path = `/v1/artifacts/sha256/${enabled.status?.artifactSha256}`;
@@ -649,6 +619,29 @@ describe("serving verified bytes", () => {
 });
 
 /** Creates a pod, retrying while the API server has not yet loaded the mutating webhook. */
+/** Turns delivery on for a namespace (the label the webhook's pod mutation keys on). */
+async function enforce(namespace: string): Promise<void> {
+  const enforced = await kube(
+    "PATCH",
+    `/api/v1/namespaces/${namespace}`,
+    { metadata: { labels: { "skills.palyra.dev/enforce": "true" } } },
+    { contentType: "application/merge-patch+json" },
+  );
+  assert.equal(enforced.status, 200, enforced.body.message);
+}
+
+/** A tenant of its own, delivery on, with the Skill `echo` (ECHO's artifact) created. */
+async function createEnforcedTenantWithEcho(): Promise<Tenant> {
+  const t = await createTenant();
+  await enforce(t.ns);
+  await createSkill(
+    t.ns,
+    "echo",
+    urlSkillSpec(server, `${t.ns}/echo.palyra-skill`, ECHO.bytes, t.policy),
+  );
+  return t;
+}
+
 async function waitForCreated(namespace: string, body: { metadata: { name: string } }) {
   for (let i = 0; ; i++) {
     const r = await kube("POST", `/api/v1/namespaces/${namespace}/pods`, body);

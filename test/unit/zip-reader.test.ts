@@ -601,6 +601,28 @@ describe("overlapping entries", () => {
   });
 });
 
+describe("central directory order", () => {
+  test("entries listed out of offset order are read when they tile the data, refused when a byte belongs to no entry", () => {
+    // a's local record first, then b's (written as the trailing "gap"); the central directory
+    // lists b first. The reader's in-order shortcut does not apply: the general check must.
+    const a = file("a", "first", { method: METHOD_STORED });
+    const b = file("b", "second", { method: METHOD_STORED });
+    const aLength = localRecord(a).length;
+    const reversed = buildZip([{ ...b, noLocal: true, localOffset: aLength }, a], {
+      gap: localRecord(b),
+    });
+    assert.deepEqual(paths(reversed), ["a", "b"]);
+    assert.deepEqual(
+      readArchive(reversed).map((e) => e.data.toString()),
+      ["first", "second"],
+    );
+    const hidden = buildZip([{ ...b, noLocal: true, localOffset: aLength + 1 }, a], {
+      gap: Buffer.concat([Buffer.from([0]), localRecord(b)]),
+    });
+    rejects(hidden, "ARCHIVE_MALFORMED", "belong to no entry");
+  });
+});
+
 describe("ZIP64 markers are ARCHIVE_UNSUPPORTED", () => {
   test("in the end-of-central-directory record", () => {
     const entries = [file("a.txt")];
